@@ -195,3 +195,11 @@ class Project:
     profile: str | None = None
     pydist: PydistConf = field(default_factory=PydistConf)
     pygraph: PygraphConf = field(default_factory=PygraphConf)
+    # Required vars with no value from env, profile or default; absent from ctx_values, so
+    # only a template that uses one fails (error missing-var).
+    missing_vars: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()  # profiles declared under [ctx] ("default"/"ci" are implicit)
+    default_venv: SpaceVenv | None = None  # [defaults] venv: for spaces that declare none
+    default_dotenv: tuple[str, ...] = ()  # [defaults] dotenv: for spaces that declare none
+    # Every config file read (root first, then module qik.toml files): what --watch reloads on.
+    config_files: tuple[Path, ...] = ()

@@ -1,0 +1,142 @@
+"""Loading a project: find its config, parse and validate it into a frozen Project.
+
+This runs on every qik invocation, warm or not: one TOML parse of the root config, one
+stat (and, if present, one small parse) per module's qik.toml, and no subprocesses or
+heavy imports.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from qik.config.commands import parse_commands, parse_deps
+from qik.config.ctx import load_context
+from qik.config.find import CONFIG_NAME, ConfigSource, discover, read_toml
+from qik.config.refs import BUILTIN_CACHES, Refs
+from qik.config.schema import CacheConf, Command, Dep, Module, Project, PydistConf
+from qik.config.sections import (
+    Defaults,
+    parse_caches,
+    parse_defaults,
+    parse_pydist,
+    parse_pygraph,
+)
+from qik.config.spaces import DEFAULT_SPACE, parse_spaces
+from qik.config.validate import Fields, Loc, as_table, fields
+
+__all__ = ["build_project", "find_root", "load_project"]
+
+TOP_KEYS = (
+    "commands",
+    "modules",
+    "spaces",
+    "vars",
+    "ctx",
+    "base",
+    "defaults",
+    "pydist",
+    "plugins",
+    "caches",
+)
+BASE_KEYS = ("deps",)
+MODULE_CONFIG_KEYS = ("commands",)
+
+
+def find_root(cwd: Path) -> tuple[Path, Path]:
+    """The project root and its config file: the nearest at or above ``cwd``.
+
+    A directory holds a project when it has ``qik.toml``, or a ``pyproject.toml`` with a
+    ``[tool.qik]`` table. Raises ``ConfigError`` (``config-not-found``) when none does.
+    """
+    source = discover(cwd)
+    return source.root, source.path
+
+
+def load_project(
+    cwd: Path, *, profile: str | None = None, environ: Mapping[str, str] | None = None
+) -> Project:
+    """Find, parse and validate the project containing ``cwd``.
+
+    ``profile`` wins over ``QIK__PROFILE`` in ``environ`` (default ``os.environ``). Every
+    mistake in the config is a ``ConfigError`` naming the file and key.
+    """
+    return build_project(
+        discover(cwd), profile=profile, environ=os.environ if environ is None else environ
+    )
+
+
+def build_project(
+    source: ConfigSource, *, profile: str | None, environ: Mapping[str, str]
+) -> Project:
+    top = fields(source.data, source.loc, TOP_KEYS)
+    caches: dict[str, CacheConf] = top.get_or("caches", parse_caches, {})
+    spaces_table: dict[str, object] = top.get_or("spaces", as_table, {})
+    refs = Refs(
+        caches=frozenset((*BUILTIN_CACHES, *caches)),
+        spaces=frozenset((DEFAULT_SPACE, *spaces_table)),
+    )
+    spaces = parse_spaces(spaces_table, _loc(top, "spaces"), top.get("modules"), refs)
+    modules = {module.name: module for space in spaces.values() for module in space.modules}
+    ctx = load_context(top.get("vars"), top.get("ctx"), _loc(top, "ctx"), refs, profile, environ)
+    defaults = top.get_or("defaults", lambda v, at: parse_defaults(v, at, refs), Defaults())
+    commands: dict[str, Command] = top.get_or(
+        "commands", lambda v, at: parse_commands(v, at, refs, None), {}
+    )
+    module_commands, module_files = _module_commands(source, modules.values(), refs)
+    return Project(
+        root=source.root,
+        config_path=source.path,
+        commands={**commands, **module_commands},
+        modules=modules,
+        spaces=spaces,
+        base_deps=top.get_or("base", _parse_base, ()),
+        default_cache=defaults.cache,
+        default_cache_when=defaults.cache_when,
+        python_path=defaults.python_path,
+        caches=caches,
+        vars=ctx.vars,
+        ctx_values=ctx.values,
+        qik_options=ctx.qik_options,
+        profile=ctx.profile,
+        pydist=top.get_or("pydist", parse_pydist, PydistConf()),
+        pygraph=parse_pygraph(top.get("plugins"), refs),
+        missing_vars=ctx.missing,
+        profiles=ctx.profiles,
+        default_venv=defaults.venv,
+        default_dotenv=defaults.dotenv,
+        config_files=(source.path, *module_files),
+    )
+
+
+def _loc(top: Fields, key: str) -> Loc:
+    entry = top.get(key)
+    return top.loc / key if entry is None else entry[0]
+
+
+def _parse_base(value: object, loc: Loc) -> tuple[Dep, ...]:
+    f = fields(value, loc, BASE_KEYS)
+    return f.get_or("deps", parse_deps, ())
+
+
+def _module_commands(
+    source: ConfigSource, modules: Iterable[Module], refs: Refs
+) -> tuple[dict[str, Command], tuple[Path, ...]]:
+    """Commands from each module folder's own qik.toml, named ``<module>/<command>``."""
+    commands: dict[str, Command] = {}
+    files: list[Path] = []
+    for module in modules:
+        path = source.root / module.path / CONFIG_NAME
+        # A module at the root (path ".") would otherwise re-read the root config.
+        if path == source.path or not path.is_file():
+            continue
+        commands.update(_read_module_config(path, module, refs))
+        files.append(path)
+    return commands, tuple(files)
+
+
+def _read_module_config(path: Path, module: Module, refs: Refs) -> dict[str, Command]:
+    display = f"{module.path}/{CONFIG_NAME}"
+    top = fields(read_toml(path, display), Loc(display), MODULE_CONFIG_KEYS)
+    return top.get_or("commands", lambda v, at: parse_commands(v, at, refs, module.name), {})
