@@ -1,0 +1,1 @@
+"""Fault, load and benchmark programs for qik; run with ``python -m stress``."""

@@ -1,0 +1,23 @@
+"""``python -m stress PROGRAM [ARGS...]``: a minimal dispatcher over the stress programs."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# Program name -> module with a ``main(argv) -> int``; imported lazily so that one broken
+# program does not stop the others from running.
+PROGRAMS = {"bench": "stress.bench.run"}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in PROGRAMS:
+        print(f"usage: python -m stress {{{','.join(PROGRAMS)}}} [ARGS...]", file=sys.stderr)
+        return 2
+    module = importlib.import_module(PROGRAMS[argv[0]])
+    result: int = module.main(argv[1:])
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

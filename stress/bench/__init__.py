@@ -1,0 +1,1 @@
+"""The synthetic monorepo generator and the side-by-side benchmark."""

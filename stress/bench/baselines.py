@@ -1,0 +1,174 @@
+"""Find our qik and install the baselines (qik 0.2.10, Turborepo 2) into throw-away folders.
+
+A baseline that cannot be installed or does not run is returned as unavailable with the
+reason; the benchmark reports it and goes on with the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Tool",
+    "base_env",
+    "install_qik_010",
+    "install_turbo",
+    "locate_ours",
+    "npm_version",
+    "tool_versions",
+]
+
+QIK_BASELINE = "qik==0.2.10"
+TURBO_BASELINE = "turbo@2"
+_INSTALL_TIMEOUT = 900.0
+_PROBE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    argv: tuple[str, ...] = ()  # the executable, ready to take arguments
+    version: str = ""
+    reason: str = ""  # why it is unavailable; empty when it is available
+
+    @property
+    def is_available(self) -> bool:
+        return not self.reason
+
+
+def base_env() -> dict[str, str]:
+    """The environment every measured command gets.
+
+    Telemetry and update checks are off so that no tool talks to the network while timed
+    (turbo and npm both phone home by default).
+    """
+    env = dict(os.environ)
+    env.update(
+        TURBO_TELEMETRY_DISABLED="1",
+        DO_NOT_TRACK="1",
+        TURBO_NO_UPDATE_NOTIFIER="1",
+        NPM_CONFIG_UPDATE_NOTIFIER="false",
+        NPM_CONFIG_FUND="false",
+        NPM_CONFIG_AUDIT="false",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    # Our own venv's qik must not leak into the 0.2.10 venv through VIRTUAL_ENV tricks.
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def _run(
+    argv: Sequence[str], *, cwd: Path | None = None, timeout: float = _PROBE_TIMEOUT
+) -> tuple[bool, str]:
+    try:
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{' '.join(argv)}: {exc}"
+    output = (done.stdout + done.stderr).strip()
+    if done.returncode:
+        return False, f"{' '.join(argv)} exited {done.returncode}: {output[-800:]}"
+    return True, output
+
+
+def _probe(name: str, argv: tuple[str, ...], version_args: Sequence[str]) -> Tool:
+    is_ok, output = _run([*argv, *version_args])
+    if not is_ok:
+        return Tool(name, reason=output)
+    return Tool(name, argv, version=output.splitlines()[-1] if output else "")
+
+
+def locate_ours(qik: str) -> Tool:
+    """``qik`` as given, else on PATH, else beside this interpreter (an inactive venv)."""
+    found = shutil.which(qik) or shutil.which(qik, path=str(Path(sys.executable).parent))
+    if not found:
+        return Tool("ours", reason=f"{qik!r} not found on PATH nor beside {sys.executable}")
+    # --help rather than --version: it exercises the CLI's imports, which is what can fail
+    # while the CLI is being written.
+    tool = _probe("ours", (found,), ["--help"])
+    if not tool.is_available:
+        return tool
+    version = _probe("ours", (found,), ["--version"])
+    return Tool("ours", tool.argv, version.version if version.is_available else "")
+
+
+def install_qik_010(folder: Path) -> Tool:
+    """A fresh venv with the published qik 0.2.10 from PyPI."""
+    venv = folder / "qik-0.2.10"
+    is_ok, output = _run([sys.executable, "-m", "venv", str(venv)], timeout=_INSTALL_TIMEOUT)
+    if not is_ok:
+        return Tool("qik-0.2.10", reason=f"venv failed: {output}")
+    bindir = venv / ("Scripts" if os.name == "nt" else "bin")
+    is_ok, output = _run(
+        [str(bindir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         QIK_BASELINE],
+        timeout=_INSTALL_TIMEOUT,
+    )  # fmt: skip
+    if not is_ok:
+        return Tool("qik-0.2.10", reason=f"pip install {QIK_BASELINE} failed: {output}")
+    tool = _probe("qik-0.2.10", (str(bindir / "qik"),), ["--help"])
+    return Tool(tool.name, tool.argv, "0.2.10", tool.reason)
+
+
+def npm_version() -> str | None:
+    npm = shutil.which("npm")
+    if not npm:
+        return None
+    is_ok, output = _run([npm, "--version"])
+    return output.splitlines()[-1] if is_ok and output else None
+
+
+def _native_turbo(node_modules: Path) -> Path | None:
+    """The platform binary that npm's ``turbo`` shim would exec.
+
+    Calling it directly spares every turbo run a Node.js start-up (about 40 ms), which is the
+    most favourable measurement for turbo.
+    """
+    for candidate in sorted(node_modules.glob("@turbo/*/bin/turbo")):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def install_turbo(folder: Path) -> Tool:
+    """``npm install turbo@2`` into its own folder, then check the native binary runs."""
+    npm = shutil.which("npm")
+    if not npm:
+        return Tool("turbo", reason="npm not found on PATH")
+    home = folder / "turbo"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "package.json").write_text(json.dumps({"name": "turbo-baseline", "private": True}))
+    is_ok, output = _run(
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", TURBO_BASELINE],
+        cwd=home,
+        timeout=_INSTALL_TIMEOUT,
+    )
+    if not is_ok:
+        return Tool("turbo", reason=f"npm install {TURBO_BASELINE} failed: {output}")
+    binary = _native_turbo(home / "node_modules")
+    shim = home / "node_modules" / ".bin" / "turbo"
+    argv = (str(binary),) if binary else (str(shim),)
+    return _probe("turbo", argv, ["--version"])
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the non-Python tools the figures depend on, for the report."""
+    versions: dict[str, str] = {}
+    for name, argv in {"git": ["git", "--version"], "node": ["node", "--version"]}.items():
+        is_ok, output = _run(argv)
+        versions[name] = output if is_ok else "unavailable"
+    versions["npm"] = npm_version() or "unavailable"
+    return versions
