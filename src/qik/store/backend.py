@@ -1,0 +1,221 @@
+"""Raw blob storage under posix keys: the seam between the store and where bytes live.
+
+The store's code (``cas.py``) only speaks ``Backend``, so the local directory here and an S3
+bucket later share it. A backend knows nothing of digests or compression; it promises that
+a write is atomic (a reader sees the old blob, the new blob or none, never part of one).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from qik.store.paths import StoreError, check_relpath
+
+__all__ = [
+    "Backend",
+    "KeyInfo",
+    "KeyMissing",
+    "LocalBackend",
+    "ReadStream",
+    "atomic_file",
+]
+
+_TEMP_SUFFIX = ".qik-tmp"
+
+
+class KeyMissing(StoreError):
+    """No blob under this key (never written, or deleted meanwhile)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no blob at {key}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A stored blob: its key, stored size in bytes and last-modified unix time."""
+
+    key: str
+    size: int
+    mtime: float
+
+
+class ReadStream(Protocol):
+    """What the store needs to read a blob: a file object or an S3 response body."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """Blobs under posix keys (``objects/ab/ab12…``, ``manifests/<dep hash>.json``)."""
+
+    def open(self, key: str) -> ReadStream:
+        """A stream over the blob; raises ``KeyMissing``. The caller closes it."""
+        ...
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically, replacing any blob there."""
+        ...
+
+    def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Store the concatenated ``chunks`` atomically. If iterating raises, nothing is
+        stored and the exception propagates: a producer aborts a write by raising."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def stat(self, key: str) -> KeyInfo | None: ...
+
+    def delete(self, key: str) -> bool:
+        """Remove the blob; False if there was none (deleting twice is not an error)."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[KeyInfo]:
+        """Every blob whose key starts with ``prefix`` (``""`` or ending in ``/``), in no
+        particular order. Blobs written or deleted meanwhile may or may not appear."""
+        ...
+
+
+class LocalBackend:
+    """Blobs as files under ``root``, written to a temporary name beside the target and
+    renamed into place. Directories are created on first write.
+
+    Files are not fsynced: a blob lost or truncated by a power cut reads as corrupt and
+    becomes a miss, which is cheaper than a disk flush per object on every run.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.root)!r})"
+
+    def open(self, key: str) -> ReadStream:
+        try:
+            return self._path(key).open("rb")
+        except (FileNotFoundError, NotADirectoryError):
+            raise KeyMissing(key) from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.write_chunks(key, (data,))
+
+    def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
+        with atomic_file(self._path(key)) as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def stat(self, key: str) -> KeyInfo | None:
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return KeyInfo(key, st.st_size, st.st_mtime)
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def list(self, prefix: str) -> Iterator[KeyInfo]:
+        if prefix and not prefix.endswith("/"):
+            raise ValueError(f"a prefix is empty or ends with '/': {prefix!r}")
+        if prefix:
+            check_relpath(prefix.rstrip("/"))
+        yield from _walk(self.root / prefix, prefix)
+
+    def sweep_temps(self, older_than: float) -> int:
+        """Delete temporary files left by crashed writers, if older than ``older_than``
+        seconds (younger ones may belong to a live writer). Returns how many went."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                if name.startswith(".") and name.endswith(_TEMP_SUFFIX):
+                    removed += _remove_if_older(Path(dirpath, name), cutoff)
+        return removed
+
+    def _path(self, key: str) -> Path:
+        check_relpath(key)
+        if key.rsplit("/", 1)[-1].startswith("."):
+            # Dot names are where temporary files live; keys stay out of their way.
+            raise ValueError(f"a key's last segment must not start with '.': {key!r}")
+        return self.root / key
+
+
+@contextmanager
+def atomic_file(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Write ``path`` through a temporary file in the same directory, renamed into place
+    on success (after a chmod to ``mode``, if given) and removed on any exception.
+
+    Missing parent directories are created. The rename is what makes the write atomic:
+    readers of ``path`` see the old file or the whole new one.
+    """
+    temp, fd = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        if mode is not None:
+            os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _create_temp(path: Path) -> tuple[Path, int]:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(temp, flags, 0o666)  # the umask decides, as for any file we write
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, flags, 0o666)
+    return temp, fd
+
+
+def _walk(directory: Path, prefix: str) -> Iterator[KeyInfo]:
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not created yet, or removed meanwhile
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), f"{prefix}{entry.name}/")
+        else:
+            info = _entry_info(entry, f"{prefix}{entry.name}")
+            if info is not None:
+                yield info
+
+
+def _entry_info(entry: os.DirEntry[str], key: str) -> KeyInfo | None:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # deleted between listing and stat
+    return KeyInfo(key, st.st_size, st.st_mtime)
+
+
+def _remove_if_older(path: Path, cutoff: float) -> int:
+    try:
+        if path.stat().st_mtime >= cutoff:
+            return 0
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return 1

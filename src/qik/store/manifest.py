@@ -1,0 +1,436 @@
+"""Manifests: the result of one runnable for one dep hash, and its JSON encoding.
+
+A manifest read from a mirror is untrusted. ``Manifest.from_bytes`` accepts exactly the
+schema in ``store/FORMAT.md`` and raises ``ManifestInvalid`` for anything else; the
+constructors run the same checks, so a ``Manifest`` value is always valid, however built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from qik.store.paths import StoreError, UnsafePath, check_artifact_path
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_MANIFEST_BYTES",
+    "MAX_OBJECT_SIZE",
+    "ArtifactEntry",
+    "Manifest",
+    "ManifestInvalid",
+    "ObjectRef",
+    "check_dep_hash",
+    "sign",
+    "verify_signature",
+]
+
+FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_OBJECT_SIZE = 1 << 40  # 1 TiB: far above any log or artifact, far below a memory bomb
+_MAX_TEXT = 4096
+_MAX_LABEL_CHARS = 1 << 16
+_MAX_VERSION_CHARS = 64
+_MAX_SECONDS = 1 << 40
+_EXIT_CODES = (-(1 << 31), (1 << 32) - 1)  # signals are negative; Windows codes are u32
+_MAX_MODE = 0o7777
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# The dep hash names a file, so hex only; its length is the fingerprint's choice.
+_DEP_HASH = re.compile(r"[0-9a-f]{16,128}")
+# Per-dep digests include git blob ids (40 hex for sha1 repositories).
+_DEP_DIGEST = re.compile(r"[0-9a-f]{8,128}")
+_SIGNATURE = re.compile(r"[a-z0-9-]{1,32}:[0-9a-f]{16,512}")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SIGNING_ALGORITHM = "hmac-sha256"
+_SIGNING_DOMAIN = b"qik-manifest-signature\x00"
+
+_TOP_KEYS = frozenset(
+    {
+        "format",
+        "runnable",
+        "dep_hash",
+        "exit_code",
+        "duration",
+        "qik_version",
+        "created",
+        "log",
+        "artifacts",
+        "deps",
+        "signature",
+        "inputs",
+    }
+)
+_REF_KEYS = frozenset({"digest", "size"})
+_ARTIFACT_KEYS = frozenset({"path", "digest", "size", "mode"})
+
+
+class ManifestInvalid(StoreError):
+    """A manifest that doesn't follow the format: for the caller, a warning and a miss."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An object: the SHA-256 hex of its uncompressed content, and that content's size."""
+
+    digest: str
+    size: int
+
+    def __post_init__(self) -> None:
+        _as_hex(self.digest, "digest", _SHA256_HEX)
+        _as_int(self.size, "size", 0, MAX_OBJECT_SIZE)
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """One restored file: repo-relative posix path, content and permission bits."""
+
+    path: str
+    digest: str
+    size: int
+    mode: int
+
+    def __post_init__(self) -> None:
+        _as_artifact_path(self.path)
+        _as_hex(self.digest, "digest", _SHA256_HEX)
+        _as_int(self.size, "size", 0, MAX_OBJECT_SIZE)
+        _as_int(self.mode, "mode", 0, _MAX_MODE)
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.digest, self.size)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The result of one runnable for one dep hash.
+
+    ``deps`` maps each dep's label to the digest that entered the dep hash, so ``:explain``
+    can name the input that changed; ``inputs``, when set, is an object listing the files
+    behind those digests. ``created`` and ``duration`` are seconds.
+    """
+
+    runnable: str
+    dep_hash: str
+    exit_code: int
+    duration: float
+    qik_version: str
+    created: float
+    log: ObjectRef
+    artifacts: tuple[ArtifactEntry, ...] = ()
+    deps: Mapping[str, str] = field(default_factory=dict)
+    signature: str | None = None
+    inputs: ObjectRef | None = None
+
+    def __post_init__(self) -> None:
+        _as_text(self.runnable, "runnable", _MAX_TEXT)
+        check_dep_hash(self.dep_hash)
+        _as_int(self.exit_code, "exit_code", *_EXIT_CODES)
+        # Floats so that an int given here encodes like the float read back (signatures).
+        object.__setattr__(self, "duration", _as_seconds(self.duration, "duration"))
+        _as_text(self.qik_version, "qik_version", _MAX_VERSION_CHARS)
+        object.__setattr__(self, "created", _as_seconds(self.created, "created"))
+        if not isinstance(self.log, ObjectRef):
+            raise ManifestInvalid("log: not an object reference")
+        if self.inputs is not None and not isinstance(self.inputs, ObjectRef):
+            raise ManifestInvalid("inputs: not an object reference")
+        object.__setattr__(self, "artifacts", _as_artifacts(self.artifacts))
+        object.__setattr__(self, "deps", _as_deps(self.deps))
+        if self.signature is not None:
+            _as_hex(self.signature, "signature", _SIGNATURE)
+
+    def __hash__(self) -> int:
+        # The generated hash would fail on the deps mapping; these fields suffice.
+        return hash((self.dep_hash, self.created, self.signature))
+
+    @property
+    def objects(self) -> tuple[ObjectRef, ...]:
+        """Every object the manifest references: log, artifacts, then inputs if any."""
+        inputs = () if self.inputs is None else (self.inputs,)
+        return (self.log, *(entry.ref for entry in self.artifacts), *inputs)
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, ASCII only, two-space indent, one trailing newline."""
+        text = json.dumps(_encode(self), sort_keys=True, indent=2, allow_nan=False)
+        return (text + "\n").encode("ascii")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, expected_dep_hash: str | None = None) -> Manifest:
+        """Parse untrusted bytes. ``expected_dep_hash`` is the dep hash the file is named by."""
+        manifest = _decode(_load_json(data))
+        if expected_dep_hash is not None and manifest.dep_hash != expected_dep_hash:
+            raise ManifestInvalid(
+                f"dep_hash: {manifest.dep_hash} differs from its name {expected_dep_hash}"
+            )
+        return manifest
+
+
+def check_dep_hash(dep_hash: object) -> str:
+    """Return ``dep_hash`` if it can name a manifest (lowercase hex), else raise."""
+    return _as_hex(dep_hash, "dep_hash", _DEP_HASH)
+
+
+def sign(manifest: Manifest, key: bytes) -> Manifest:
+    """Return ``manifest`` with an HMAC-SHA256 signature made with ``key``."""
+    return replace(manifest, signature=f"{_SIGNING_ALGORITHM}:{_mac(manifest, key)}")
+
+
+def verify_signature(manifest: Manifest, key: bytes) -> bool:
+    """Is ``manifest`` signed with ``key``, for its own dep hash? Unsigned is False."""
+    if manifest.signature is None:
+        return False
+    algorithm, _, mac = manifest.signature.partition(":")
+    return algorithm == _SIGNING_ALGORITHM and hmac.compare_digest(mac, _mac(manifest, key))
+
+
+def _mac(manifest: Manifest, key: bytes) -> str:
+    if not key:
+        raise ValueError("a signing key must not be empty")
+    # The dep hash is in the payload twice (prefix and body) on purpose: the prefix keeps
+    # the binding explicit should the body encoding ever change.
+    unsigned = replace(manifest, signature=None).to_bytes()
+    payload = _SIGNING_DOMAIN + manifest.dep_hash.encode("ascii") + b"\x00" + unsigned
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _encode(manifest: Manifest) -> dict[str, object]:
+    return {
+        "format": FORMAT_VERSION,
+        "runnable": manifest.runnable,
+        "dep_hash": manifest.dep_hash,
+        "exit_code": manifest.exit_code,
+        "duration": manifest.duration,
+        "qik_version": manifest.qik_version,
+        "created": manifest.created,
+        "log": _encode_ref(manifest.log),
+        "artifacts": [
+            {"path": a.path, "digest": a.digest, "size": a.size, "mode": a.mode}
+            for a in manifest.artifacts
+        ],
+        "deps": dict(manifest.deps),
+        "signature": manifest.signature,
+        "inputs": _encode_ref(manifest.inputs),
+    }
+
+
+def _encode_ref(ref: ObjectRef | None) -> dict[str, object] | None:
+    return None if ref is None else {"digest": ref.digest, "size": ref.size}
+
+
+def _load_json(data: bytes) -> dict[str, object]:
+    if not isinstance(data, bytes | bytearray):
+        raise ManifestInvalid("not bytes")
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestInvalid(f"larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        doc: object = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ManifestInvalid(f"not JSON: {type(exc).__name__}") from None
+    except ValueError as exc:  # JSONDecodeError, and ints past the digit limit
+        raise ManifestInvalid(f"not JSON: {exc}") from None
+    return _as_object(doc, "manifest", _TOP_KEYS)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # Parsers disagree on which duplicate wins; a hostile file could exploit that.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ManifestInvalid("duplicate key in a JSON object")
+    return result
+
+
+def _reject_constant(name: str) -> object:
+    raise ManifestInvalid(f"not JSON: {name} is not a number")
+
+
+def _decode(doc: dict[str, object]) -> Manifest:
+    version = _as_int(doc["format"], "format", 0, 1 << 31)
+    if version != FORMAT_VERSION:
+        raise ManifestInvalid(f"format: unsupported version {version}")
+    return Manifest(
+        runnable=_as_text(doc["runnable"], "runnable", _MAX_TEXT),
+        dep_hash=check_dep_hash(doc["dep_hash"]),
+        exit_code=_as_int(doc["exit_code"], "exit_code", *_EXIT_CODES),
+        duration=_as_seconds(doc["duration"], "duration"),
+        qik_version=_as_text(doc["qik_version"], "qik_version", _MAX_VERSION_CHARS),
+        created=_as_seconds(doc["created"], "created"),
+        log=_decode_ref(doc["log"], "log"),
+        artifacts=_decode_artifacts(doc["artifacts"]),
+        deps=_as_deps(doc["deps"]),
+        signature=_decode_signature(doc["signature"]),
+        inputs=None if doc["inputs"] is None else _decode_ref(doc["inputs"], "inputs"),
+    )
+
+
+def _decode_ref(value: object, where: str) -> ObjectRef:
+    obj = _as_object(value, where, _REF_KEYS)
+    with _within(where):
+        return ObjectRef(
+            digest=_as_hex(obj["digest"], "digest", _SHA256_HEX),
+            size=_as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE),
+        )
+
+
+def _decode_artifacts(value: object) -> tuple[ArtifactEntry, ...]:
+    if not isinstance(value, list):
+        raise ManifestInvalid("artifacts: not a list")
+    return tuple(_decode_artifact(item, f"artifacts[{i}]") for i, item in enumerate(value))
+
+
+def _decode_artifact(value: object, where: str) -> ArtifactEntry:
+    obj = _as_object(value, where, _ARTIFACT_KEYS)
+    with _within(where):
+        return ArtifactEntry(
+            path=_as_artifact_path(obj["path"]),
+            digest=_as_hex(obj["digest"], "digest", _SHA256_HEX),
+            size=_as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE),
+            mode=_as_int(obj["mode"], "mode", 0, _MAX_MODE),
+        )
+
+
+def _decode_signature(value: object) -> str | None:
+    return None if value is None else _as_hex(value, "signature", _SIGNATURE)
+
+
+# -- validators: each takes an untrusted value and returns it typed, or raises -------------
+
+
+@contextmanager
+def _within(where: str) -> Iterator[None]:
+    try:
+        yield
+    except ManifestInvalid as exc:
+        raise ManifestInvalid(f"{where}.{exc.reason}") from None
+
+
+def _as_object(value: object, where: str, keys: frozenset[str]) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise ManifestInvalid(f"{where}: not a JSON object")
+    missing = sorted(keys - value.keys())
+    if missing:
+        raise ManifestInvalid(f"{where}: missing key {missing[0]!r}")
+    unknown = sorted(str(k) for k in value.keys() - keys)
+    if unknown:
+        raise ManifestInvalid(f"{where}: unknown key {unknown[0]!r}")
+    return value
+
+
+def _as_int(value: object, where: str, low: int, high: int) -> int:
+    # bool is an int in Python but not in the format.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ManifestInvalid(f"{where}: not an integer")
+    if not low <= value <= high:
+        raise ManifestInvalid(f"{where}: {value} is outside [{low}, {high}]")
+    return value
+
+
+def _as_seconds(value: object, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ManifestInvalid(f"{where}: not a number")
+    if not (0 <= value <= _MAX_SECONDS and math.isfinite(value)):
+        raise ManifestInvalid(f"{where}: {value} is outside [0, {_MAX_SECONDS}]")
+    return float(value)
+
+
+def _as_text(value: object, where: str, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise ManifestInvalid(f"{where}: not a string")
+    if not value or len(value) > max_chars:
+        raise ManifestInvalid(f"{where}: must have 1 to {max_chars} characters")
+    if _CONTROL_CHARS.search(value):
+        raise ManifestInvalid(f"{where}: contains a control character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestInvalid(f"{where}: not valid unicode") from None
+    return value
+
+
+def _as_label(value: object) -> str:
+    # Unlike other text, a label may hold control characters (a const dep's value may span
+    # lines), so whoever prints one must escape it.
+    if not isinstance(value, str):
+        raise ManifestInvalid("deps: a label is not a string")
+    if not value or len(value) > _MAX_LABEL_CHARS:
+        raise ManifestInvalid(f"deps: a label must have 1 to {_MAX_LABEL_CHARS} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestInvalid("deps: a label is not valid unicode") from None
+    return value
+
+
+def _as_hex(value: object, where: str, pattern: re.Pattern[str]) -> str:
+    if not isinstance(value, str):
+        raise ManifestInvalid(f"{where}: not a string")
+    if not pattern.fullmatch(value):
+        raise ManifestInvalid(f"{where}: {value[:80]!r} does not match {pattern.pattern}")
+    return value
+
+
+def _as_artifact_path(value: object) -> str:
+    if not isinstance(value, str):
+        raise ManifestInvalid("path: not a string")
+    try:
+        check_artifact_path(value)
+    except UnsafePath as exc:
+        raise ManifestInvalid(f"path: {exc.path[:200]!r} {exc.reason}") from None
+    return value
+
+
+def _as_artifacts(value: object) -> tuple[ArtifactEntry, ...]:
+    if not isinstance(value, tuple | list):
+        raise ManifestInvalid("artifacts: not a sequence")
+    entries = tuple(value)
+    for entry in entries:
+        if not isinstance(entry, ArtifactEntry):
+            raise ManifestInvalid("artifacts: holds something other than an ArtifactEntry")
+    _check_artifact_tree(entries)
+    return entries
+
+
+def _check_artifact_tree(entries: tuple[ArtifactEntry, ...]) -> None:
+    """No path twice, and no path below another: both can't be files on restore."""
+    paths: set[str] = set()
+    for entry in entries:
+        if entry.path in paths:
+            raise ManifestInvalid(f"artifacts: duplicate path {entry.path!r}")
+        paths.add(entry.path)
+    for path in paths:
+        segments = path.split("/")
+        for depth in range(1, len(segments)):
+            parent = "/".join(segments[:depth])
+            if parent in paths:
+                raise ManifestInvalid(f"artifacts: {path!r} is inside artifact {parent!r}")
+
+
+def _as_deps(value: object) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ManifestInvalid("deps: not a mapping")
+    checked = {
+        _as_label(label): _as_hex(digest, f"deps[{str(label)[:80]!r}]", _DEP_DIGEST)
+        for label, digest in sorted(value.items(), key=_label_order)
+    }
+    return MappingProxyType(checked)
+
+
+def _label_order(item: tuple[object, object]) -> str:
+    return str(item[0])
