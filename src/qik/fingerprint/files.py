@@ -1,0 +1,266 @@
+"""The file index: every file of the project and its content digest, built once per run.
+
+In a git repository the digests are git blob ids. Tracked files take theirs from the index
+(``git ls-files -s``) for free; only the files ``git status`` names as modified or untracked
+(not ignored) are read and hashed here, with git's own blob scheme, so a digest equals what
+``git hash-object`` prints and what ``git ls-tree`` shows at any revision. Outside git every
+file is hashed the same way, with a stat-keyed cache in ``._qik/filecache.json``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+
+from qik import git
+from qik.errors import QikError
+from qik.fingerprint.globs import Matcher
+
+__all__ = ["FileIndex", "FileIndexError", "blob_id", "hash_blob"]
+
+# qik's own stores live in the project; their churn must never change a dep hash.
+QIK_DIRS = ("._qik/", ".qik/")
+_SHA256_HEX_LEN = 64
+_CHUNK = 1 << 20
+
+# Outside git nothing says what is ignored; these are never project sources.
+_SKIP_DIRS = frozenset({".git", "._qik", ".qik", "__pycache__", ".venv", "node_modules"})
+_CACHE_FILE = "._qik/filecache.json"
+_CACHE_VERSION = 1
+# A file rewritten within the file system's timestamp granularity of being hashed can keep
+# its size, mtime and inode ("racy git"); such recent files are hashed again next run rather
+# than cached. 2s covers FAT and HFS+; ext4 and APFS have ns resolution.
+_RACY_NS = 2_000_000_000
+
+
+class FileIndexError(QikError):
+    """A file that git or the tree walk lists can't be read."""
+
+    code = "file-unreadable"
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    """An immutable snapshot: repo-relative posix path -> content digest (a git blob id).
+
+    Build it with :meth:`from_worktree`, :meth:`from_rev` or :meth:`of`; ``paths`` is sorted
+    (by code point), which :class:`~qik.fingerprint.globs.Matcher` relies on.
+    """
+
+    blobs: Mapping[str, str]
+    paths: tuple[str, ...]
+
+    @classmethod
+    def of(cls, blobs: Mapping[str, str]) -> FileIndex:
+        """The index of ``blobs``, without qik's own directories."""
+        paths = sorted(blobs)
+        owned = dict(blobs)
+        for prefix in QIK_DIRS:
+            for path in _pop_subtree(paths, prefix):
+                del owned[path]
+        return cls(blobs=MappingProxyType(owned), paths=tuple(paths))
+
+    @classmethod
+    def from_worktree(cls, root: Path, *, write_cache: bool = True) -> FileIndex:
+        """The files under ``root`` now, uncommitted edits and untracked (not ignored) included.
+
+        Outside a git work tree, every file is hashed; ``write_cache=False`` keeps that walk
+        from saving its stat cache under ``root/._qik`` (a read-only run).
+        """
+        top = git.repo_root(root)
+        if top is None:
+            return cls.of(_hash_tree(root, write_cache=write_cache))
+        blobs, changes = git.blobs_and_status(top, _under(top, root))
+        for path in changes.deleted:
+            blobs.pop(path, None)
+        algorithm = _algorithm(blobs)
+        for path in changes.changed:
+            if path.startswith(QIK_DIRS):
+                continue  # dropped by `of` anyway; don't read a store that isn't ignored
+            digest = blob_id(root / path, algorithm)
+            if digest is None:
+                blobs.pop(path, None)
+            else:
+                blobs[path] = digest
+        return cls.of(blobs)
+
+    @classmethod
+    def from_rev(cls, root: Path, rev: str) -> FileIndex:
+        """The files under ``root`` as committed at ``rev``, from ``git ls-tree`` (no checkout)."""
+        top = git.repo_root(root)
+        if top is None:
+            raise git.GitError(
+                f"{root} is not in a git work tree, so it has no revision {rev!r}",
+                hint="run qik inside a git repository to compare against a revision",
+            )
+        return cls.of(
+            {entry.path: entry.blob for entry in git.ls_tree(top, rev, _under(top, root))}
+        )
+
+    def digest(self, path: str) -> str | None:
+        """The content digest of ``path``, or None if the index has no such file."""
+        return self.blobs.get(path)
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        """The glob matcher over ``paths``, built on first use and kept for the run."""
+        return Matcher(self.paths)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.blobs
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+
+def hash_blob(data: bytes, algorithm: str = "sha1") -> str:
+    """Git's blob id of ``data``: ``sha1(b"blob <len>\\0" + data)``."""
+    return hashlib.new(algorithm, b"blob %d\0%b" % (len(data), data)).hexdigest()
+
+
+def blob_id(path: Path, algorithm: str = "sha1") -> str | None:
+    """Git's blob id of the file at ``path`` (a symlink hashes its target, as git stores it).
+
+    None when ``path`` is missing or is not a regular file or symlink (a directory, say).
+    """
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            return hash_blob(os.fsencode(os.readlink(path)), algorithm)
+        return _hash_regular_file(path, algorithm) if stat.S_ISREG(mode) else None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # deleted since git listed it
+    except OSError as exc:
+        raise FileIndexError(
+            f"can't read {path}: {exc.strerror}",
+            hint="fix its permissions, or add it to .gitignore if it is not a project file",
+        ) from exc
+
+
+def _hash_regular_file(path: Path, algorithm: str) -> str:
+    # Streamed, so a large data file doesn't have to fit in memory; the blob header needs the
+    # size up front, so a file that changes size while being read is re-read whole.
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        digest = hashlib.new(algorithm, b"blob %d\0" % size)
+        read = 0
+        while chunk := file.read(_CHUNK):
+            digest.update(chunk)
+            read += len(chunk)
+    return digest.hexdigest() if read == size else hash_blob(path.read_bytes(), algorithm)
+
+
+def _algorithm(blobs: Mapping[str, str]) -> str:
+    # A repository with objectFormat=sha256 lists 64-digit blob ids; hash edited files the
+    # same way so they compare equal to the blobs of `git ls-tree` at a base revision.
+    first = next(iter(blobs.values()), "")
+    return "sha256" if len(first) == _SHA256_HEX_LEN else "sha1"
+
+
+def _under(top: Path, root: Path) -> str:
+    """``root`` relative to the work tree's top level ("" when they are the same)."""
+    relative = root.resolve().relative_to(top.resolve()).as_posix()
+    return "" if relative == "." else relative
+
+
+def _pop_subtree(paths: list[str], prefix: str) -> list[str]:
+    """Remove and return the paths under ``prefix`` (ending in "/") from sorted ``paths``."""
+    lo = bisect.bisect_left(paths, prefix)
+    hi = bisect.bisect_left(paths, prefix[:-1] + chr(ord(prefix[-1]) + 1), lo)
+    removed = paths[lo:hi]
+    del paths[lo:hi]
+    return removed
+
+
+# A stat-cache entry: [size, mtime_ns, inode, blob id].
+_CacheEntry = list[object]
+
+
+def _hash_tree(root: Path, *, write_cache: bool) -> dict[str, str]:
+    """Blob id of every file under ``root`` (no git), reusing digests of unchanged files."""
+    started_ns = time.time_ns()
+    cache = _load_cache(root / _CACHE_FILE)
+    fresh: dict[str, _CacheEntry] = {}
+    blobs: dict[str, str] = {}
+    for path, st in _walk(root):
+        key: _CacheEntry = [st.st_size, st.st_mtime_ns, st.st_ino]
+        cached = cache.get(path)
+        digest = cached[3] if cached is not None and cached[:3] == key else None
+        if not isinstance(digest, str):
+            digest = blob_id(root / path)
+        if digest is None:
+            continue
+        blobs[path] = digest
+        if st.st_mtime_ns < started_ns - _RACY_NS:
+            fresh[path] = [*key, digest]
+    if write_cache and fresh != cache:
+        _save_cache(root / _CACHE_FILE, fresh)
+    return blobs
+
+
+def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(posix path relative to ``root``, lstat) of every file, symlink included, not followed."""
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = list(os.scandir(root / rel if rel else root))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            path = f"{rel}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIP_DIRS:
+                    stack.append(f"{path}/")
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    yield path, entry.stat(follow_symlinks=False)
+
+
+def _load_cache(file: Path) -> dict[str, _CacheEntry]:
+    # A missing, truncated or foreign cache is only a cold start; entries are checked one by
+    # one as they are used.
+    try:
+        data = json.loads(file.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+        return {}
+    entries = data.get("entries")
+    if not isinstance(entries, dict):
+        return {}
+    return {path: entry for path, entry in entries.items() if _is_entry(entry)}
+
+
+def _is_entry(entry: object) -> bool:
+    return isinstance(entry, list) and len(entry) == 4
+
+
+def _save_cache(file: Path, entries: dict[str, _CacheEntry]) -> None:
+    # Written to a temporary name and renamed, so a concurrent run reads the old cache or the
+    # new one, never half of one. Failing to save (read-only checkout) only costs speed.
+    payload = json.dumps({"version": _CACHE_VERSION, "entries": entries}).encode()
+    with contextlib.suppress(OSError):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".filecache-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(payload)
+            os.replace(tmp, file)
+        except OSError:
+            os.unlink(tmp)
+            raise

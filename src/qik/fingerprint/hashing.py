@@ -1,0 +1,76 @@
+"""The canonical dep-hash encoding: an ordered list of labelled parts, digested with SHA-256.
+
+Every value is length-prefixed and type-tagged, so no two different part lists encode to the
+same bytes: ``[("a", "bc")]`` differs from ``[("ab", "c")]``, a ``str`` from the same
+``bytes``, and a nested list from its flattening. :data:`FORMAT_VERSION` opens every encoding;
+bump it whenever the meaning of any part changes, and every cached result becomes a miss
+instead of a wrong hit.
+
+Worked example, ``digest_parts([("exec", "make")])`` hashes::
+
+    b"qik-dep-hash:1,"  b"1:l," b"4:exec," b"s4:make,"
+    (format version)    (one part: its label, then a str of 4 bytes)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol, TypeAlias
+
+from qik.fingerprint.globs import Indexed, match
+
+__all__ = ["FORMAT_VERSION", "Part", "Value", "digest_parts", "glob_digest"]
+
+FORMAT_VERSION = 1
+"""Version of the dep-hash encoding and of what enters a dep hash; mixed into every digest."""
+
+Value: TypeAlias = str | bytes | Sequence["Part"]
+"""A part's value: text, raw bytes, or a nested list of labelled parts."""
+
+Part: TypeAlias = tuple[str, Value]
+"""A labelled value, e.g. ``("exec", "ruff check .")``."""
+
+_HEADER = b"qik-dep-hash:%d," % FORMAT_VERSION
+
+
+def digest_parts(parts: Sequence[Part]) -> str:
+    """The SHA-256 hex digest of ``parts`` in the canonical encoding (order matters)."""
+    return hashlib.sha256(b"".join([_HEADER, *_encode_parts(parts)])).hexdigest()
+
+
+def glob_digest(index: _GlobIndex, pattern: str) -> str:
+    """The digest of the files ``pattern`` matches: their sorted (path, content digest) pairs.
+
+    No match has a digest too (of an empty list), distinct from any file's, so a dep whose
+    files all disappear still changes the dep hash.
+    """
+    files = [(path, index.blobs[path]) for path in match(index, pattern)]
+    return digest_parts([("files", files)])
+
+
+class _GlobIndex(Indexed, Protocol):
+    """A file index as :func:`glob_digest` reads it (structurally, a ``FileIndex``)."""
+
+    @property
+    def blobs(self) -> Mapping[str, str]: ...
+
+
+def _encode_parts(parts: Sequence[Part]) -> Iterator[bytes]:
+    yield b"%d:l," % len(parts)
+    for label, value in parts:
+        yield _netstring(b"", label.encode("utf-8", "surrogateescape"))
+        yield from _encode_value(value)
+
+
+def _encode_value(value: Value) -> Iterator[bytes]:
+    if isinstance(value, str):
+        yield _netstring(b"s", value.encode("utf-8", "surrogateescape"))
+    elif isinstance(value, bytes):
+        yield _netstring(b"b", value)
+    else:
+        yield from _encode_parts(value)
+
+
+def _netstring(tag: bytes, data: bytes) -> bytes:
+    return b"%b%d:%b," % (tag, len(data), data)

@@ -1,0 +1,306 @@
+"""Typed wrappers around the ``git`` executable: the few plumbing commands qik reads.
+
+Every function takes ``root``, the top level of a work tree (see :func:`repo_root`), and an
+optional ``under``: a directory relative to ``root`` that limits the listing and that the
+returned paths are relative to (a qik project whose ``qik.toml`` is not at the top of its git
+repository). Paths are posix strings, decoded from git's bytes with ``surrogateescape`` so any
+file name round-trips to :func:`os.fsencode`.
+
+Nothing here writes to the repository: ``GIT_OPTIONAL_LOCKS=0`` keeps ``git status`` from
+taking the index lock to refresh its stat cache, so concurrent qik runs (and a user's own git
+commands) never fail on ``index.lock``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from qik.errors import QikError
+
+__all__ = [
+    "GitError",
+    "StagedFile",
+    "WorktreeChanges",
+    "blobs_and_status",
+    "ls_files_stage",
+    "ls_tree",
+    "merge_base",
+    "repo_root",
+    "rev_exists",
+    "show",
+    "status_paths",
+]
+
+_SUBMODULE_MODE = "160000"
+
+# Variables that point git at another repository, index or object store. qik always
+# addresses a repository by path, and inside a git hook (pre-commit runs qik there) these are
+# set for the outer command; pre-commit's ``no_git_env`` drops them for the same reason.
+_REDIRECTING_ENV = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_PREFIX",
+    }
+)
+
+# ``<mode> SP <type> SP <object> TAB <path> NUL``
+_LS_TREE_RE = re.compile(r"(\d+) (\w+) ([0-9a-f]+)\t([^\0]*)\0")
+# The XY codes of an unmerged path (git-status(1), "Short Format").
+_UNMERGED = frozenset({"DD", "AU", "UD", "UA", "DU", "AA", "UU"})
+# Which stage of an unmerged path stands for it: "ours", then "theirs", then the base.
+_STAGE_RANK = {"2": 0, "3": 1, "1": 2}
+
+
+class GitError(QikError):
+    """A git command failed; the message carries git's own stderr."""
+
+    code = "git-error"
+
+
+class StagedFile(NamedTuple):
+    """One file of the git index (or of a tree): its mode, blob id and path."""
+
+    mode: str
+    blob: str
+    path: str
+
+
+@dataclass(frozen=True)
+class WorktreeChanges:
+    """What ``git status`` says differs from the index in the work tree.
+
+    ``changed`` holds modified, added, unmerged and untracked (not ignored) paths: their
+    content must be read from disk. ``deleted`` holds paths gone from the work tree. A path can
+    be in both (deleted from the index, then re-created untracked); ``changed`` wins.
+    """
+
+    changed: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+
+def repo_root(path: Path) -> Path | None:
+    """The top level of the work tree holding ``path``, or None outside any git work tree.
+
+    Also None when git is not installed, so callers fall back to walking the tree.
+    """
+    if _git() is None:
+        return None
+    try:
+        out = _run(path, ["rev-parse", "--show-toplevel"])
+    except GitError as exc:
+        # Matched in the C locale (see _env); any other failure, such as git refusing a
+        # repository owned by someone else, must not silently turn into "not a repo".
+        if "not a git repository" in exc.message or "must be run in a work tree" in exc.message:
+            return None
+        raise
+    return Path(_decode(out).rstrip("\n"))
+
+
+def ls_files_stage(root: Path, under: str = "") -> Iterator[StagedFile]:
+    """The files of the git index, from ``git ls-files -s``.
+
+    Submodules (mode 160000) are skipped. An unmerged path has up to three stages; it is
+    yielded once, with "ours" (stage 2) if present, else "theirs" (3), else the base (1).
+    ``git status`` reports unmerged paths too, so :class:`~qik.fingerprint.FileIndex` reads
+    their work-tree content instead of trusting any stage.
+    """
+    out = _run(root, ["ls-files", "-s", "-z", "--full-name", *_limit(under)])
+    return _parse_stage(_decode(out), under)
+
+
+def status_paths(root: Path, under: str = "") -> WorktreeChanges:
+    """Paths that differ from the index in the work tree, from ``git status --porcelain``."""
+    out = _run(root, _status_args(under))
+    return _parse_status(_decode(out), under)
+
+
+def blobs_and_status(root: Path, under: str = "") -> tuple[dict[str, str], WorktreeChanges]:
+    """The index's path -> blob id (:func:`ls_files_stage`) and :func:`status_paths`, at once.
+
+    ``git status`` (a stat of every file plus the untracked scan) is the slow one, so it starts
+    first and ``ls-files`` is parsed while it runs.
+    """
+    status = _start(root, _status_args(under))
+    try:
+        blobs = {entry.path: entry.blob for entry in ls_files_stage(root, under)}
+    except BaseException:
+        status.proc.kill()
+        status.proc.communicate()
+        raise
+    return blobs, _parse_status(_decode(_finish(status)), under)
+
+
+def ls_tree(root: Path, rev: str, under: str = "") -> Iterator[StagedFile]:
+    """The files of ``rev``'s tree, from ``git ls-tree -r`` (no checkout). Submodules skipped."""
+    out = _run(root, ["ls-tree", "-r", "-z", "--full-tree", rev, "--", *_limit(under)])
+    prefix = _prefix(under)
+    for mode, kind, blob, path in _LS_TREE_RE.findall(_decode(out)):
+        if kind == "blob":
+            yield StagedFile(mode, blob, path[len(prefix) :])
+
+
+def merge_base(root: Path, a: str, b: str) -> str:
+    """The best common ancestor of ``a`` and ``b``."""
+    try:
+        out = _run(root, ["merge-base", a, b])
+    except GitError as exc:
+        raise GitError(
+            f"no merge base between {a!r} and {b!r}: {exc.message}",
+            hint=f"check that {a!r} and {b!r} name commits with a common history",
+        ) from exc
+    return _decode(out).strip()
+
+
+def rev_exists(root: Path, rev: str) -> bool:
+    """Whether ``rev`` names a commit in the repository."""
+    args = ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"]
+    try:
+        return bool(_run(root, args).strip())
+    except GitError:
+        return False
+
+
+def show(root: Path, rev: str, path: str) -> bytes | None:
+    """The content of ``path`` at ``rev``, or None if it is not a file there.
+
+    Raises :class:`GitError` when ``rev`` itself does not exist.
+    """
+    try:
+        return _run(root, ["cat-file", "blob", f"{rev}:{path}"])
+    except GitError:
+        # cat-file says the same "Not a valid object name" for a bad rev and a missing path;
+        # tell them apart only on this (rare) failure path.
+        if rev_exists(root, rev):
+            return None
+        raise GitError(
+            f"unknown git revision {rev!r} in {root}",
+            hint="use a branch, tag or commit that exists locally (try `git fetch`)",
+        ) from None
+
+
+def _status_args(under: str) -> list[str]:
+    return [
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        # Submodules are not part of the file index; skipping them also skips a recursive
+        # status of each one.
+        "--ignore-submodules=all",
+        *_limit(under),
+    ]
+
+
+def _parse_stage(text: str, under: str) -> Iterator[StagedFile]:
+    # Records are ``%06o <blob> <stage>\t<path>``: slicing fixed-width fields is several
+    # times faster than a regex over 15,000 records.
+    records = text.split("\0")
+    records.pop()  # after the last NUL
+    if not records:
+        return
+    end = records[0].index(" ", 7)  # blob ids are 40 (sha1) or 64 (sha256) hex digits
+    skip = end + 3 + len(_prefix(under))
+    unmerged: dict[str, StagedFile] = {}
+    ranks: dict[str, int] = {}
+    for record in records:
+        mode, stage = record[:6], record[end + 1]
+        if mode == _SUBMODULE_MODE:
+            continue
+        entry = StagedFile(mode, record[7:end], record[skip:])
+        if stage == "0":
+            yield entry
+        elif _STAGE_RANK[stage] < ranks.get(entry.path, 3):
+            unmerged[entry.path], ranks[entry.path] = entry, _STAGE_RANK[stage]
+    yield from unmerged.values()
+
+
+def _parse_status(text: str, under: str) -> WorktreeChanges:
+    prefix = _prefix(under)
+    changed: list[str] = []
+    deleted: list[str] = []
+    for record in text.split("\0"):
+        xy, path = record[:2], record[3:]
+        # An untracked nested repository shows as one "dir/" entry: not a file of ours.
+        if not path or path.endswith("/"):
+            continue
+        is_deleted = xy not in _UNMERGED and xy != "??" and "D" in xy
+        (deleted if is_deleted else changed).append(path[len(prefix) :])
+    return WorktreeChanges(changed=tuple(changed), deleted=tuple(deleted))
+
+
+def _limit(under: str) -> list[str]:
+    return ["--", under] if under else []
+
+
+def _prefix(under: str) -> str:
+    return f"{under.rstrip('/')}/" if under else ""
+
+
+def _run(cwd: Path, args: Sequence[str]) -> bytes:
+    return _finish(_start(cwd, args))
+
+
+class _Call(NamedTuple):
+    args: Sequence[str]
+    proc: subprocess.Popen[bytes]
+
+
+def _start(cwd: Path, args: Sequence[str]) -> _Call:
+    # TODO(proc.py): STYLE.md wants every subprocess to start in qik.proc; move _start and
+    # _finish there once it exists.
+    git = _git()
+    if git is None:
+        raise GitError("git is not installed or not on PATH", hint="install git (2.25 or newer)")
+    proc = subprocess.Popen(
+        [git, "--literal-pathspecs", *args],
+        cwd=cwd,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    return _Call(args, proc)
+
+
+def _finish(call: _Call) -> bytes:
+    out, err = call.proc.communicate()
+    if call.proc.returncode != 0:
+        raise GitError(
+            f"`git {' '.join(call.args)}` failed (exit {call.proc.returncode}): "
+            f"{_decode(err).strip()}",
+            hint="run the same git command in the repository to see what is wrong",
+        )
+    return out
+
+
+@functools.cache
+def _git() -> str | None:
+    return shutil.which("git")
+
+
+def _env() -> dict[str, str]:
+    env = {key: val for key, val in os.environ.items() if key not in _REDIRECTING_ENV}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    # English messages, so repo_root can recognise "not a git repository"; output paths are
+    # unaffected (-z output is raw bytes whatever the locale).
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")

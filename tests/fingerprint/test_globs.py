@@ -1,0 +1,166 @@
+"""Glob semantics (anchored gitignore-style) and the prefix-indexed matcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from qik.fingerprint import FileIndex, GlobError, Matcher, match
+from qik.fingerprint.globs import parse
+
+PATHS = (
+    ".hidden.py",
+    "README.md",
+    "requirements.in",
+    "setup.py",
+    "a/requirements.in",
+    "a/x.py",
+    "a/b/y.py",
+    "a/b/c/z.py",
+    "a/b/data.txt",
+    "src/pkg/__init__.py",
+    "src/pkg/mod.py",
+    "src/pkg/notes.md",
+    "src/pkg/sub/deep.py",
+    "src/pkg-x/r.py",
+    "src/pkgextra/q.py",
+    "docs/index.md",
+    "docs/guide/intro.md",
+    "dir with space/f.py",
+    "ünï/ç.py",
+    "x.py/inner.txt",
+)
+INDEX = FileIndex.of(dict.fromkeys(PATHS, "0" * 40))
+ALL = INDEX.paths
+PY = tuple(p for p in ALL if p.endswith(".py"))
+UNDER_A = tuple(p for p in ALL if p.startswith("a/"))
+PKG = ("src/pkg/__init__.py", "src/pkg/mod.py", "src/pkg/notes.md", "src/pkg/sub/deep.py")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        # anchored: a bare file name is the root file only
+        ("requirements.in", ("requirements.in",)),
+        ("a/requirements.in", ("a/requirements.in",)),
+        ("**/requirements.in", ("a/requirements.in", "requirements.in")),
+        # * and ? stay within a segment; wildcard patterns match whole paths
+        ("*.py", (".hidden.py", "setup.py")),
+        ("*.md", ("README.md",)),
+        ("*", (".hidden.py", "README.md", "requirements.in", "setup.py")),
+        ("a/*.py", ("a/x.py",)),
+        ("a/*", ("a/requirements.in", "a/x.py")),
+        ("a/?.py", ("a/x.py",)),
+        ("a/[xy].py", ("a/x.py",)),
+        ("src/*/mod.py", ("src/pkg/mod.py",)),
+        (
+            "src/pkg*/*.py",
+            ("src/pkg-x/r.py", "src/pkg/__init__.py", "src/pkg/mod.py", "src/pkgextra/q.py"),
+        ),
+        # **/ crosses directories, including none
+        ("**/*.py", PY),
+        ("docs/**/*.md", ("docs/guide/intro.md", "docs/index.md")),
+        ("**/*.md", ("README.md", "docs/guide/intro.md", "docs/index.md", "src/pkg/notes.md")),
+        ("src/pkg/**/*.py", ("src/pkg/__init__.py", "src/pkg/mod.py", "src/pkg/sub/deep.py")),
+        # qik 0.2's **.py
+        ("**.py", PY),
+        ("a/**.py", ("a/b/c/z.py", "a/b/y.py", "a/x.py")),
+        # a directory matches everything below it
+        ("a", UNDER_A),
+        ("a/", UNDER_A),
+        ("a/**", UNDER_A),
+        ("a/*/", ("a/b/c/z.py", "a/b/data.txt", "a/b/y.py")),
+        ("src/pkg", PKG),  # not src/pkg-x nor src/pkgextra
+        ("src/pkg/", PKG),
+        ("x.py", ("x.py/inner.txt",)),
+        # leading ./ and /, dot segments, whitespace
+        ("./a/x.py", ("a/x.py",)),
+        ("/a/x.py", ("a/x.py",)),
+        ("./**.py", PY),
+        ("/a//b/./c/z.py", ("a/b/c/z.py",)),
+        ("  a/x.py  ", ("a/x.py",)),
+        # everything
+        (".", ALL),
+        ("./", ALL),
+        ("**", ALL),
+        # odd names
+        ("dir with space/*.py", ("dir with space/f.py",)),
+        ("ünï/*.py", ("ünï/ç.py",)),
+        ("#x", ()),  # not a comment once anchored: the file "#x", absent
+        # nothing
+        ("missing", ()),
+        ("missing/**/*.py", ()),
+        ("a/x.py/", ()),  # a file is not a directory
+    ],
+)
+def test_match(pattern: str, expected: tuple[str, ...]) -> None:
+    assert match(INDEX, pattern) == tuple(sorted(expected))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "body", "prefix", "literal"),
+    [
+        ("./src/**.py", "src/**/*.py", "src/", None),
+        ("a/**.py", "a/**/*.py", "a/", None),
+        ("**.py", "**/*.py", "", None),
+        ("**/*.py", "**/*.py", "", None),
+        ("a/b/*.py", "a/b/*.py", "a/b/", None),
+        ("a/b*/c.py", "a/b*/c.py", "a/", None),
+        ("/a//b/./c", "a/b/c", "a/b/", "a/b/c"),
+        ("src/pkg/", "src/pkg", "src/", "src/pkg"),
+        (".", "**", "", None),
+    ],
+)
+def test_parse(pattern: str, body: str, prefix: str, literal: str | None) -> None:
+    glob = parse(pattern)
+    assert (glob.body, glob.prefix, glob.literal) == (body, prefix, literal)
+
+
+@pytest.mark.parametrize("pattern", ["", "   ", "!", "../x", "a/../b", "./.."])
+def test_invalid_patterns(pattern: str) -> None:
+    with pytest.raises(GlobError) as info:
+        parse(pattern)
+    assert info.value.code == "glob-invalid"
+    assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("patterns", "expected"),
+    [
+        (["a/**", "!a/b/**"], ("a/requirements.in", "a/x.py")),
+        (
+            ["**/*.py", "!src", "src/pkg/mod.py"],
+            (*(p for p in PY if not p.startswith("src/")), "src/pkg/mod.py"),
+        ),
+        (["!a", "a/x.py"], ("a/x.py",)),
+        (["a/x.py", "a/x.py"], ("a/x.py",)),
+        ([], ()),
+    ],
+)
+def test_match_all_with_negation(patterns: list[str], expected: tuple[str, ...]) -> None:
+    assert INDEX.matcher.match_all(patterns) == tuple(sorted(expected))
+
+
+def test_lone_negation_matches_nothing() -> None:
+    assert match(INDEX, "!a") == ()
+
+
+def test_memoized_per_normalized_pattern() -> None:
+    matcher = Matcher(ALL)
+    first = matcher.match("a/**.py")
+    assert matcher.match("./a/**/*.py") is first
+    assert INDEX.matcher is INDEX.matcher
+
+
+def test_prefix_slice_agrees_with_a_full_scan() -> None:
+    """The bisected subtree never loses a match a scan of every path would find."""
+    patterns = ["**/*.py", "a/**", "src/pkg*/*.py", "src/*/mod.py", "a/*/", "docs/**/*.md", "*"]
+    for pattern in patterns:
+        glob = parse(pattern)
+        assert glob.regex is not None
+        test = glob.regex.search if glob.is_dir else glob.regex.fullmatch
+        assert match(INDEX, pattern) == tuple(p for p in ALL if test(p)), pattern
+
+
+def test_empty_index() -> None:
+    assert Matcher(()).match("**/*.py") == ()
+    assert Matcher(()).match("a") == ()
