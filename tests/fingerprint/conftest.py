@@ -25,12 +25,12 @@ _GIT = (
 )
 
 Files = Mapping[str, "str | bytes"]
-MakeRepo = Callable[..., Path]
+MakeGitRepo = Callable[..., Path]
 
 
-def git(root: Path, *args: str) -> str:
+def git(root: Path, *args: str, input_: str | None = None) -> str:
     return subprocess.run(
-        [*_GIT, *args], cwd=root, check=True, capture_output=True, text=True
+        [*_GIT, *args], cwd=root, check=True, capture_output=True, text=True, input=input_
     ).stdout
 
 
@@ -45,8 +45,8 @@ def write_files(root: Path, files: Files) -> None:
 
 
 @pytest.fixture
-def make_repo(tmp_path: Path) -> MakeRepo:
-    """``make_repo(files, commit=True)``: a git repo holding ``files``, committed by default."""
+def make_git_repo(tmp_path: Path) -> MakeGitRepo:
+    """``make_git_repo(files, commit=True)``: a git repo of ``files``, committed by default."""
 
     def make(files: Files, *, name: str = "repo", commit: bool = True) -> Path:
         root = tmp_path / name

@@ -14,7 +14,7 @@ from qik.fingerprint import FileIndex
 from qik.fingerprint.files import hash_blob
 from qik.git import GitError
 
-from .conftest import MakeRepo, git, write_files
+from .conftest import MakeGitRepo, git, write_files
 
 BASE = {
     ".gitignore": "*.log\nbuild/\n",
@@ -28,8 +28,8 @@ def hash_object(root: Path, path: str) -> str:
     return git(root, "hash-object", "--no-filters", "--", path).strip()
 
 
-def test_clean_repo_digests_are_index_blobs(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_clean_repo_digests_are_index_blobs(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     index = FileIndex.from_worktree(root)
     assert index.paths == (".gitignore", "README.md", "src/pkg/__init__.py", "src/pkg/mod.py")
     assert index.digest("src/pkg/mod.py") == git(root, "rev-parse", "HEAD:src/pkg/mod.py").strip()
@@ -38,8 +38,8 @@ def test_clean_repo_digests_are_index_blobs(make_repo: MakeRepo) -> None:
     assert len(index) == 4
 
 
-def test_modified_file_is_rehashed_like_git(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_modified_file_is_rehashed_like_git(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     before = FileIndex.from_worktree(root).digest("src/pkg/mod.py")
     (root / "src/pkg/mod.py").write_text("x = 2\n")
     after = FileIndex.from_worktree(root).digest("src/pkg/mod.py")
@@ -47,8 +47,8 @@ def test_modified_file_is_rehashed_like_git(make_repo: MakeRepo) -> None:
     assert after == hash_object(root, "src/pkg/mod.py")
 
 
-def test_untracked_counts_and_ignored_does_not(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_untracked_counts_and_ignored_does_not(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     write_files(root, {"src/new.py": "y = 1\n", "run.log": "noise\n", "build/out.py": "z\n"})
     index = FileIndex.from_worktree(root)
     assert index.digest("src/new.py") == hash_object(root, "src/new.py")
@@ -56,23 +56,23 @@ def test_untracked_counts_and_ignored_does_not(make_repo: MakeRepo) -> None:
     assert "build/out.py" not in index
 
 
-def test_deleted_files_drop_out(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_deleted_files_drop_out(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     (root / "README.md").unlink()
     git(root, "rm", "-q", "src/pkg/__init__.py")
     index = FileIndex.from_worktree(root)
     assert index.paths == (".gitignore", "src/pkg/mod.py")
 
 
-def test_staged_delete_then_recreated_counts(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_staged_delete_then_recreated_counts(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     git(root, "rm", "-q", "--cached", "README.md")  # "D " and "?? README.md"
     (root / "README.md").write_text("changed\n")
     assert FileIndex.from_worktree(root).digest("README.md") == hash_object(root, "README.md")
 
 
-def test_staged_and_then_edited_again_uses_the_work_tree(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_staged_and_then_edited_again_uses_the_work_tree(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     (root / "src/pkg/mod.py").write_text("staged\n")
     (root / "src/added.py").write_text("added\n")
     git(root, "add", "src/pkg/mod.py", "src/added.py")
@@ -96,8 +96,8 @@ def test_staged_and_then_edited_again_uses_the_work_tree(make_repo: MakeRepo) ->
         "-dash",
     ],
 )
-def test_odd_file_names(make_repo: MakeRepo, name: str) -> None:
-    root = make_repo({**BASE, f"tracked/{name}": "t\n"})
+def test_odd_file_names(make_git_repo: MakeGitRepo, name: str) -> None:
+    root = make_git_repo({**BASE, f"tracked/{name}": "t\n"})
     write_files(root, {f"untracked/{name}": "u\n"})
     (root / "tracked" / name).write_text("modified\n")
     index = FileIndex.from_worktree(root)
@@ -105,8 +105,8 @@ def test_odd_file_names(make_repo: MakeRepo, name: str) -> None:
     assert index.digest(f"untracked/{name}") == hash_blob(b"u\n")
 
 
-def test_symlinks_hash_their_target_like_git(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_symlinks_hash_their_target_like_git(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     (root / "link").symlink_to("README.md")
     git(root, "add", "link")
     git(root, "commit", "-q", "-m", "link")
@@ -118,16 +118,16 @@ def test_symlinks_hash_their_target_like_git(make_repo: MakeRepo) -> None:
     assert digest == git(root, "ls-files", "-s", "link").split()[1]
 
 
-def test_qik_dirs_are_excluded(make_repo: MakeRepo) -> None:
-    root = make_repo({**BASE, ".qik/manifests/x.json": "{}"})
+def test_qik_dirs_are_excluded(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo({**BASE, ".qik/manifests/x.json": "{}"})
     write_files(root, {"._qik/objects/ab/cd": "blob", ".qik/new": "n", "._qikish/kept": "k"})
     index = FileIndex.from_worktree(root)
     assert not [p for p in index.paths if p.startswith((".qik/", "._qik/"))]
     assert "._qikish/kept" in index
 
 
-def test_untracked_nested_repository_is_not_listed(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_untracked_nested_repository_is_not_listed(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     nested = root / "vendor" / "lib"
     nested.mkdir(parents=True)
     git(nested, "init", "-q")
@@ -135,8 +135,8 @@ def test_untracked_nested_repository_is_not_listed(make_repo: MakeRepo) -> None:
     assert not [p for p in FileIndex.from_worktree(root).paths if p.startswith("vendor")]
 
 
-def test_unmerged_file_takes_its_work_tree_content(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_unmerged_file_takes_its_work_tree_content(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     git(root, "checkout", "-q", "-b", "other")
     (root / "README.md").write_text("theirs\n")
     git(root, "commit", "-q", "-am", "theirs")
@@ -149,8 +149,8 @@ def test_unmerged_file_takes_its_work_tree_content(make_repo: MakeRepo) -> None:
     assert FileIndex.from_worktree(root).digest("README.md") == hash_object(root, "README.md")
 
 
-def test_reading_never_writes_the_git_index(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_reading_never_writes_the_git_index(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     index_file = root / ".git" / "index"
     old = index_file.stat().st_mtime_ns
     # A touched file makes `git status` refresh its stat cache, which it would write back to
@@ -160,15 +160,15 @@ def test_reading_never_writes_the_git_index(make_repo: MakeRepo) -> None:
     assert index_file.stat().st_mtime_ns == old
 
 
-def test_index_lock_held_by_someone_else_is_fine(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_index_lock_held_by_someone_else_is_fine(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     (root / ".git" / "index.lock").write_bytes(b"")
     (root / "README.md").write_text("edited\n")
     assert FileIndex.from_worktree(root).digest("README.md") == hash_blob(b"edited\n")
 
 
-def test_project_in_a_subdirectory_of_the_repo(make_repo: MakeRepo) -> None:
-    root = make_repo({**BASE, "proj/qik.toml": "", "proj/a.py": "a\n", "proj/b.py": "b\n"})
+def test_project_in_a_subdirectory_of_the_repo(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo({**BASE, "proj/qik.toml": "", "proj/a.py": "a\n", "proj/b.py": "b\n"})
     project = root / "proj"
     (project / "a.py").write_text("a2\n")
     (project / "b.py").unlink()
@@ -179,8 +179,8 @@ def test_project_in_a_subdirectory_of_the_repo(make_repo: MakeRepo) -> None:
     assert FileIndex.from_rev(project, "HEAD").paths == ("a.py", "b.py", "qik.toml")
 
 
-def test_empty_repository(make_repo: MakeRepo) -> None:
-    root = make_repo({}, commit=False)
+def test_empty_repository(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo({}, commit=False)
     assert FileIndex.from_worktree(root).paths == ()
     write_files(root, {"a.py": "a\n"})
     assert FileIndex.from_worktree(root).digest("a.py") == hash_blob(b"a\n")
@@ -199,16 +199,16 @@ def test_sha256_repository(tmp_path: Path) -> None:
     assert len(index.digest("src/pkg/mod.py") or "") == 64
 
 
-def test_from_rev_equals_worktree_of_a_clean_checkout(make_repo: MakeRepo) -> None:
-    root = make_repo({**BASE, "a b/ç.py": "u\n"})
+def test_from_rev_equals_worktree_of_a_clean_checkout(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo({**BASE, "a b/ç.py": "u\n"})
     (root / "link").symlink_to("README.md")
     git(root, "add", "link")
     git(root, "commit", "-q", "-m", "link")
     assert FileIndex.from_rev(root, "HEAD") == FileIndex.from_worktree(root)
 
 
-def test_from_rev_sees_the_past(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_from_rev_sees_the_past(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     first = git(root, "rev-parse", "HEAD").strip()
     (root / "README.md").write_text("v2\n")
     write_files(root, {"new.py": "n\n"})
@@ -220,8 +220,8 @@ def test_from_rev_sees_the_past(make_repo: MakeRepo) -> None:
     assert old.digest("src/pkg/mod.py") == now.digest("src/pkg/mod.py")
 
 
-def test_from_rev_unknown_revision(make_repo: MakeRepo) -> None:
-    root = make_repo(BASE)
+def test_from_rev_unknown_revision(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo(BASE)
     with pytest.raises(GitError) as info:
         FileIndex.from_rev(root, "no-such-branch")
     assert info.value.code == "git-error"

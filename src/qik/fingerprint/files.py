@@ -82,17 +82,7 @@ class FileIndex:
         if top is None:
             return cls.of(_hash_tree(root, write_cache=write_cache))
         blobs, changes = git.blobs_and_status(top, _under(top, root))
-        for path in changes.deleted:
-            blobs.pop(path, None)
-        algorithm = _algorithm(blobs)
-        for path in changes.changed:
-            if path.startswith(QIK_DIRS):
-                continue  # dropped by `of` anyway; don't read a store that isn't ignored
-            digest = blob_id(root / path, algorithm)
-            if digest is None:
-                blobs.pop(path, None)
-            else:
-                blobs[path] = digest
+        _apply_changes(root, blobs, changes)
         return cls.of(blobs)
 
     @classmethod
@@ -125,6 +115,21 @@ class FileIndex:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.paths)
+
+
+def _apply_changes(root: Path, blobs: dict[str, str], changes: git.WorktreeChanges) -> None:
+    """Update the index's ``blobs`` in place to the work tree's content, as git status lists it."""
+    for path in changes.deleted:
+        blobs.pop(path, None)
+    algorithm = _algorithm(blobs)
+    for path in changes.changed:
+        if path.startswith(QIK_DIRS):
+            continue  # dropped by `of` anyway; don't read a store that isn't ignored
+        digest = blob_id(root / path, algorithm)
+        if digest is None:
+            blobs.pop(path, None)  # deleted since git status, or no longer a file
+        else:
+            blobs[path] = digest
 
 
 def hash_blob(data: bytes, algorithm: str = "sha1") -> str:

@@ -59,18 +59,14 @@ class _GlobIndex(Indexed, Protocol):
 def _encode_parts(parts: Sequence[Part]) -> Iterator[bytes]:
     yield b"%d:l," % len(parts)
     for label, value in parts:
-        yield _netstring(b"", label.encode("utf-8", "surrogateescape"))
-        yield from _encode_value(value)
-
-
-def _encode_value(value: Value) -> Iterator[bytes]:
-    if isinstance(value, str):
-        yield _netstring(b"s", value.encode("utf-8", "surrogateescape"))
-    elif isinstance(value, bytes):
-        yield _netstring(b"b", value)
-    else:
-        yield from _encode_parts(value)
-
-
-def _netstring(tag: bytes, data: bytes) -> bytes:
-    return b"%b%d:%b," % (tag, len(data), data)
+        key = label.encode("utf-8", "surrogateescape")
+        if isinstance(value, str):
+            # Inlined: a glob digest encodes one (path, blob id) part per matched file, and
+            # this is a third of the time of a fully cached run's fingerprinting.
+            data = value.encode("utf-8", "surrogateescape")
+            yield b"%d:%b,s%d:%b," % (len(key), key, len(data), data)
+        elif isinstance(value, bytes):
+            yield b"%d:%b,b%d:%b," % (len(key), key, len(value), value)
+        else:
+            yield b"%d:%b," % (len(key), key)
+            yield from _encode_parts(value)
