@@ -270,6 +270,13 @@ def test_an_oversized_manifest_is_refused_unparsed() -> None:
         Manifest.from_bytes(b" " * (MAX_MANIFEST_BYTES + 1))
 
 
+def test_a_newer_format_reads_as_such_despite_new_keys() -> None:
+    doc = manifest_doc()
+    doc.update(format=2, provenance={"builder": "ci"})
+    with pytest.raises(ManifestInvalid, match="unsupported version 2"):
+        Manifest.from_bytes(encode(doc))
+
+
 def test_a_manifest_under_another_dep_hash_is_invalid() -> None:
     with pytest.raises(ManifestInvalid, match="differs from its name"):
         Manifest.from_bytes(make_manifest().to_bytes(), expected_dep_hash="cd" * 32)

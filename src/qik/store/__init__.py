@@ -21,6 +21,8 @@ from qik.store.manifest import (
     Manifest,
     ManifestInvalid,
     ObjectRef,
+    check_dep_hash,
+    check_digest,
     sign,
     verify_signature,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "UnsafePath",
     "Writable",
     "check_artifact_path",
+    "check_dep_hash",
+    "check_digest",
     "safe_artifact_path",
     "sign",
     "verify_signature",

@@ -31,6 +31,7 @@ from qik.store.manifest import (
     Manifest,
     ObjectRef,
     check_dep_hash,
+    check_digest,
 )
 from qik.store.paths import StoreError, check_artifact_path, safe_artifact_path
 
@@ -51,7 +52,7 @@ _LEVEL = 3  # zstd's default: fast enough for 1 GB logs, and logs shrink well an
 _FRAME_HEADER_MAX = 18  # ZSTD_FRAMEHEADERSIZE_MAX
 _DEFAULT_READ_LIMIT = 64 << 20
 _OBJECT_KEY = re.compile(r"objects/([0-9a-f]{2})/(\1[0-9a-f]{62})")
-_MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]+)\.json")
+_MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{16,128})\.json")
 
 
 class ObjectMissing(StoreError):
@@ -231,7 +232,7 @@ class Store:
         return True
 
     def _declared_size(self, digest: str) -> int:
-        key = object_key(digest)
+        key = object_key(check_digest(digest))
         try:
             stream = self.backend.open(key)
         except KeyMissing:
@@ -286,8 +287,7 @@ class Store:
 
     def delete_object(self, digest: str) -> bool:
         """Delete an object. Only gc should: a manifest may still reference it."""
-        ObjectRef(digest, 0)  # validates the digest, so the key can't point elsewhere
-        return self.backend.delete(object_key(digest))
+        return self.backend.delete(object_key(check_digest(digest)))
 
 
 # -- encoding -------------------------------------------------------------------------
@@ -367,7 +367,10 @@ def _frame_content_size(header: bytes) -> int | None:
         size = zstandard.frame_content_size(header)
     except zstandard.ZstdError:
         return None
-    return None if size == zstandard.CONTENTSIZE_UNKNOWN else int(size)
+    # frame_content_size says -1 for "unknown"; the C constants are the u64 spellings.
+    if size < 0 or size >= zstandard.CONTENTSIZE_ERROR:
+        return None
+    return int(size)
 
 
 def _read_up_to(stream: ReadStream, limit: int) -> bytes:

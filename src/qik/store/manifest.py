@@ -28,6 +28,7 @@ __all__ = [
     "ManifestInvalid",
     "ObjectRef",
     "check_dep_hash",
+    "check_digest",
     "sign",
     "verify_signature",
 ]
@@ -181,6 +182,11 @@ def check_dep_hash(dep_hash: object) -> str:
     return _as_hex(dep_hash, "dep_hash", _DEP_HASH)
 
 
+def check_digest(digest: object) -> str:
+    """Return ``digest`` if it can name an object (64 lowercase hex), else raise."""
+    return _as_hex(digest, "digest", _SHA256_HEX)
+
+
 def sign(manifest: Manifest, key: bytes) -> Manifest:
     """Return ``manifest`` with an HMAC-SHA256 signature made with ``key``."""
     return replace(manifest, signature=f"{_SIGNING_ALGORITHM}:{_mac(manifest, key)}")
@@ -231,7 +237,7 @@ def _encode_ref(ref: ObjectRef | None) -> dict[str, object] | None:
     return None if ref is None else {"digest": ref.digest, "size": ref.size}
 
 
-def _load_json(data: bytes) -> dict[str, object]:
+def _load_json(data: bytes) -> object:
     if not isinstance(data, bytes | bytearray):
         raise ManifestInvalid("not bytes")
     if len(data) > MAX_MANIFEST_BYTES:
@@ -246,7 +252,7 @@ def _load_json(data: bytes) -> dict[str, object]:
         raise ManifestInvalid(f"not JSON: {type(exc).__name__}") from None
     except ValueError as exc:  # JSONDecodeError, and ints past the digit limit
         raise ManifestInvalid(f"not JSON: {exc}") from None
-    return _as_object(doc, "manifest", _TOP_KEYS)
+    return doc
 
 
 def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -261,10 +267,9 @@ def _reject_constant(name: str) -> object:
     raise ManifestInvalid(f"not JSON: {name} is not a number")
 
 
-def _decode(doc: dict[str, object]) -> Manifest:
-    version = _as_int(doc["format"], "format", 0, 1 << 31)
-    if version != FORMAT_VERSION:
-        raise ManifestInvalid(f"format: unsupported version {version}")
+def _decode(value: object) -> Manifest:
+    _check_format(value)
+    doc = _as_object(value, "manifest", _TOP_KEYS)
     return Manifest(
         runnable=_as_text(doc["runnable"], "runnable", _MAX_TEXT),
         dep_hash=check_dep_hash(doc["dep_hash"]),
@@ -278,6 +283,17 @@ def _decode(doc: dict[str, object]) -> Manifest:
         signature=_decode_signature(doc["signature"]),
         inputs=None if doc["inputs"] is None else _decode_ref(doc["inputs"], "inputs"),
     )
+
+
+def _check_format(value: object) -> None:
+    # Before the key set, so a newer format reads as such rather than as unknown keys.
+    if not isinstance(value, dict):
+        raise ManifestInvalid("manifest: not a JSON object")
+    if "format" not in value:
+        raise ManifestInvalid("manifest: missing key 'format'")
+    version = _as_int(value["format"], "format", 0, 1 << 31)
+    if version != FORMAT_VERSION:
+        raise ManifestInvalid(f"format: unsupported version {version}")
 
 
 def _decode_ref(value: object, where: str) -> ObjectRef:
@@ -357,10 +373,7 @@ def _as_text(value: object, where: str, max_chars: int) -> str:
         raise ManifestInvalid(f"{where}: must have 1 to {max_chars} characters")
     if _CONTROL_CHARS.search(value):
         raise ManifestInvalid(f"{where}: contains a control character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ManifestInvalid(f"{where}: not valid unicode") from None
+    _check_unicode(value, where)
     return value
 
 
@@ -371,11 +384,16 @@ def _as_label(value: object) -> str:
         raise ManifestInvalid("deps: a label is not a string")
     if not value or len(value) > _MAX_LABEL_CHARS:
         raise ManifestInvalid(f"deps: a label must have 1 to {_MAX_LABEL_CHARS} characters")
+    _check_unicode(value, "deps: a label")
+    return value
+
+
+def _check_unicode(value: str, where: str) -> None:
+    # Lone surrogates survive JSON but can't become UTF-8 or a file name.
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ManifestInvalid("deps: a label is not valid unicode") from None
-    return value
+        raise ManifestInvalid(f"{where}: not valid unicode") from None
 
 
 def _as_hex(value: object, where: str, pattern: re.Pattern[str]) -> str:
