@@ -42,24 +42,34 @@ VAR_KEYS = ("name", "type", "default", "required")
 PROFILE_KEYS = ("qik", "project", "modules", "plugins")
 VAR_TYPES: dict[str, VarType] = {"str": "str", "int": "int", "bool": "bool"}
 RESERVED_VAR_NAMES = ("qik",)  # {ctx.qik.arch} is qik's own namespace
-# qik's own options settable in [ctx.PROFILE.qik] (kebab-case; stored snake_case).
+# qik's own options settable in [ctx.PROFILE.qik] (kebab-case; stored snake_case). Kept in
+# step with qik.options.Options, which merges them under flags and QIK__* env vars.
 QIK_OPTIONS = (
     "workers",
     "verbosity",
     "cache",
+    "default-cache",
     "cache-when",
     "cache-status",
+    "cache-read-only",
     "since",
     "shard",
+    "report",
+    "profile",
     "ls",
+    "json",
     "fail",
     "isolated",
     "force",
     "watch",
     "commands",
     "modules",
+    "module",
     "spaces",
+    "space",
     "tags",
+    "tag",
+    "caches",
 )
 _TRUE = ("yes", "true", "1")
 _FALSE = ("no", "false", "0")
@@ -208,20 +218,24 @@ def _parse_qik_options(value: object, loc: Loc, refs: Refs) -> QikOptionValues:
 
 def _option_converters(refs: Refs) -> dict[str, Convert[OptionValue]]:
     flags: dict[str, Convert[OptionValue]] = dict.fromkeys(
-        ("ls", "fail", "isolated", "force", "watch"), as_bool
+        ("ls", "json", "fail", "isolated", "force", "watch", "cache-read-only"), as_bool
+    )
+    texts: dict[str, Convert[OptionValue]] = dict.fromkeys(
+        ("since", "shard", "report", "profile"), as_str
     )
     lists: dict[str, Convert[OptionValue]] = dict.fromkeys(
-        ("commands", "modules", "spaces", "tags"), lambda v, at: list(as_strs(v, at))
+        ("commands", "modules", "module", "spaces", "space", "tags", "tag", "caches"),
+        lambda v, at: list(as_strs(v, at)),
     )
     return {
         "workers": _int_in(1, None),
         "verbosity": _int_in(0, 2),
         "cache": refs.cache,
+        "default-cache": refs.cache,
         "cache-when": choice(CACHE_WHENS),
         "cache-status": choice(("warm", "cold")),
-        "since": as_str,
-        "shard": as_str,
         **flags,
+        **texts,
         **lists,
     }
 

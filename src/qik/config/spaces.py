@@ -46,7 +46,10 @@ def parse_spaces(
         legacy = _parse_modules(legacy_modules[1], legacy_modules[0], DEFAULT_SPACE)
         default_modules = (*legacy, *default_modules)
         default = replace(default, modules=tuple(module for module, _ in default_modules))
-    located[DEFAULT_SPACE] = (default, default_modules)
+    # "default" first: its top-level modules are usually written first, and errors about
+    # a duplicate should point at the later declaration.
+    others = {name: entry for name, entry in located.items() if name != DEFAULT_SPACE}
+    located = {DEFAULT_SPACE: (default, default_modules), **others}
     _check_unique_modules(entry for _, modules in located.values() for entry in modules)
     return {name: space for name, (space, _) in located.items()}
 

@@ -220,8 +220,7 @@ def unknown_key(loc: Loc, key: str, valid: Collection[str]) -> ConfigError:
         "unknown-key",
         loc / key,
         f'unknown key "{key}"{guess}',
-        f"{_rename(close)}remove it from {loc.file}; "
-        f"valid keys {where}: {valid_text}",
+        f"{_rename(close)}remove it from {loc.file}; valid keys {where}: {valid_text}",
     )
 
 

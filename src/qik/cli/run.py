@@ -1,0 +1,152 @@
+"""``qik [COMMAND ...]``: parse, plan, list or execute, render, exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from qik.options import Options, merge_options
+
+__all__ = ["execute_run"]
+
+
+def execute_run(flags: dict[str, Any]) -> int:
+    """Run with the flags given on the command line; returns the exit code."""
+    from qik.config.load import load_project
+
+    cwd = Path.cwd()
+    profile = flags.get("profile") or os.environ.get("QIK__PROFILE")
+    project = load_project(cwd, profile=profile)
+    options = merge_options(flags, project.qik_options, project.profile or "default")
+    return run_once(project, options)
+
+
+def run_once(project: Any, options: Options) -> int:
+    from qik.runner import make_plan
+
+    console_warn = _stderr_warn()
+    start = time.monotonic()
+    plan = make_plan(project, options, console_warn)
+    if options.ls:
+        return _list(plan, options)
+    return _execute(plan, options, start)
+
+
+def _stderr_warn() -> Any:
+    seen: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in seen:
+            seen.add(message)
+            sys.stdout.flush()
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    return warn
+
+
+def _list(plan: Any, options: Options) -> int:
+    if options.json:
+        rows = [
+            {
+                "name": name,
+                "command": plan.entries[name].runnable.command,
+                "module": plan.entries[name].runnable.module,
+                "space": plan.entries[name].runnable.space,
+                "cache": plan.entries[name].runnable.cache,
+                "status": "warm" if plan.entries[name].is_warm else "cold",
+                "dep_hash": plan.entries[name].fingerprint.dep_hash,
+                "upstream": [u for u in plan.dag.upstream[name] if u in plan.entries],
+            }
+            for name in plan.names
+        ]
+        print(json.dumps(rows, indent=2))
+    else:
+        out = "".join(f"{name}\n" for name in plan.names)
+        sys.stdout.write(out)
+    return 1 if options.fail and plan.names else 0
+
+
+def _workers(options: Options) -> int:
+    if options.workers:
+        return max(1, options.workers)
+    import loky
+
+    return max(1, int(loky.cpu_count()))
+
+
+def _execute(plan: Any, options: Options, start: float) -> int:
+    from qik.console import LiveConsole, PlainConsole, StreamConsole
+    from qik.runner import Run
+    from qik.scheduler.run import Scheduler
+    from qik.scheduler.worker import run_cold
+
+    workers = options.workers or 0
+    single = len(plan.names) == 1 or workers == 1
+    console: Any
+    run = Run(plan, lambda m: console.warn(m))
+    if single:
+        console = StreamConsole(run.write_log, options.verbosity)
+    elif sys.stdout.isatty() and os.environ.get("CI") is None:
+        console = LiveConsole(run.write_log, options.verbosity)
+    else:
+        console = PlainConsole(run.write_log, options.verbosity)
+
+    class _Reporter:
+        def started(self, name: str, request: Any) -> None:
+            console.started(name, request)
+
+        def finished(self, result: Any) -> None:
+            run.observe(result)
+            console.finished(result)
+
+        def tick(self) -> None:
+            console.tick()
+
+    pools: list[Any] = []
+
+    def make_pool() -> Any:
+        import loky
+
+        pools.append(loky.get_reusable_executor(max_workers=_workers(options), timeout=60))
+        return pools[0]
+
+    scheduler = Scheduler(
+        plan.names,
+        plan.dag.upstream,
+        prepare=run.prepare,
+        run_cold=run_cold,
+        make_pool=make_pool,
+        reporter=_Reporter(),
+    )
+    try:
+        results = scheduler.run()
+    except BaseException:
+        if scheduler.pool_started:
+            _stop_children()
+        raise
+    for pool in pools:  # idle workers would otherwise keep the interpreter's exit waiting
+        pool.shutdown(wait=True, kill_workers=True)
+    console.close(results, time.monotonic() - start)
+    failed = any(r.status == "failed" for r in results.values())
+    return 1 if failed else 0
+
+
+def _stop_children() -> None:
+    """Stop every process this run started: pool workers first, so none of them can
+    store a result for a command we are stopping, then the commands' process trees."""
+    import psutil
+
+    from qik.proc import kill_all
+
+    me = psutil.Process()
+    everyone = me.children(recursive=True)
+    workers = me.children()
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    kill_all([p for p in everyone if p not in workers])

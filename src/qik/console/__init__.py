@@ -1,0 +1,210 @@
+"""All terminal output of a run.
+
+Three shapes, chosen by the CLI:
+- ``StreamConsole``: one runnable or ``-n 1``: its output streams live as it is written.
+- ``PlainConsole``: no TTY (CI): each runnable's log printed whole when it finishes, never
+  interleaved with another's.
+- ``LiveConsole``: a TTY: a rich live view of what runs, with failures' logs printed whole.
+
+Every shape ends with one summary line. rich is imported only by the live console.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from qik.scheduler.run import Result
+from qik.scheduler.worker import ColdRequest
+
+__all__ = ["BaseConsole", "PlainConsole", "StreamConsole", "summary_line"]
+
+# Writes the log of a finished runnable to a binary stream.
+LogWriter = Callable[[Result, BinaryIO], None]
+
+_MARKS = {"ran": "✓", "replayed": "↺", "failed": "✗", "skipped": "-"}
+
+
+def _seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, secs = divmod(int(value), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def describe(result: Result) -> str:
+    """``lint@a ✓ ran in 0.12s`` / ``lint@a ↺ replayed from local (saved 3.40s)``."""
+    mark = _MARKS[result.status]
+    if result.status == "skipped":
+        return f"{mark} {result.name} skipped (an upstream runnable failed)"
+    if result.is_replay:
+        code = "" if result.exit_code == 0 else f", exit code {result.exit_code}"
+        return f"{mark} {result.name} replayed from {result.source} cache{code}"
+    if result.timed_out:
+        return f"{mark} {result.name} timed out after {_seconds(result.duration)}"
+    code = "" if result.exit_code == 0 else f", exit code {result.exit_code}"
+    return f"{mark} {result.name} ran in {_seconds(result.duration)}{code}"
+
+
+def summary_line(results: Mapping[str, Result], wall: float) -> str:
+    ran = sum(1 for r in results.values() if not r.is_replay and r.status in ("ran", "failed"))
+    replayed = sum(1 for r in results.values() if r.is_replay)
+    failed = sum(1 for r in results.values() if r.status == "failed")
+    skipped = sum(1 for r in results.values() if r.status == "skipped")
+    saved = sum(r.saved for r in results.values())
+    return (
+        f"qik: {ran} ran, {replayed} replayed, {failed} failed, {skipped} skipped "
+        f"in {_seconds(wall)} (cache saved {_seconds(saved)})"
+    )
+
+
+@dataclass
+class BaseConsole:
+    write_log: LogWriter
+    verbosity: int = 1
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    _warned: set[str] = field(default_factory=set)
+
+    def warn(self, message: str) -> None:
+        """Warnings are printed once per run, however many runnables hit them."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.out.flush()
+            print(f"warning: {message}", file=self.err, flush=True)
+
+    def started(self, name: str, request: ColdRequest) -> None:
+        pass
+
+    def tick(self) -> None:
+        pass
+
+    def finished(self, result: Result) -> None:
+        for warning in result.warnings:
+            self.warn(warning)
+
+    def close(self, results: Mapping[str, Result], wall: float) -> None:
+        if self.verbosity > 0:
+            print(summary_line(results, wall), file=self.out, flush=True)
+
+    def _print_log(self, result: Result) -> None:
+        self.out.flush()
+        buffer = self.out.buffer if hasattr(self.out, "buffer") else None
+        if buffer is None:
+            return
+        self.write_log(result, buffer)
+        buffer.flush()
+
+    def _shows_log(self, result: Result) -> bool:
+        if result.status == "skipped" or self.verbosity == 0:
+            return False
+        return self.verbosity >= 2 or result.status == "failed" or self._logs_successes
+
+    _logs_successes = True
+
+
+class PlainConsole(BaseConsole):
+    """For CI: a header and the whole log of each runnable as it finishes."""
+
+    def finished(self, result: Result) -> None:
+        if self.verbosity > 0:
+            print(f"── {describe(result)}", file=self.out, flush=True)
+            if self._shows_log(result):
+                self._print_log(result)
+        super().finished(result)
+
+
+@dataclass
+class StreamConsole(BaseConsole):
+    """Streams the output of the running command(s) as it is written."""
+
+    _tails: dict[str, tuple[Path, int]] = field(default_factory=dict)
+
+    def started(self, name: str, request: ColdRequest) -> None:
+        if self.verbosity > 0:
+            self._tails[name] = (Path(request.out_path), 0)
+
+    def tick(self) -> None:
+        for name in list(self._tails):
+            self._drain(name)
+
+    def _drain(self, name: str) -> None:
+        path, offset = self._tails[name]
+        try:
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except OSError:
+            return
+        if chunk:
+            self.out.flush()
+            self.out.buffer.write(chunk)
+            self.out.buffer.flush()
+            self._tails[name] = (path, offset + len(chunk))
+
+    def finished(self, result: Result) -> None:
+        if result.name in self._tails:
+            self._drain(result.name)
+            del self._tails[result.name]
+        elif self.verbosity > 0 and result.is_replay:
+            self._print_log(result)
+        if self.verbosity > 0:
+            print(f"── {describe(result)}", file=self.out, flush=True)
+        super().finished(result)
+
+
+class LiveConsole(BaseConsole):
+    """A TTY: a live view of what runs; logs of failures (and at -v 2 of all) printed whole."""
+
+    _logs_successes = False
+
+    def __init__(self, write_log: LogWriter, verbosity: int = 1) -> None:
+        super().__init__(write_log, verbosity)
+        from rich.console import Console
+        from rich.live import Live
+
+        self._console = Console(file=self.out)
+        self._running: dict[str, float] = {}
+        self._counts = {"ran": 0, "replayed": 0, "failed": 0, "skipped": 0}
+        self._live = Live(console=self._console, refresh_per_second=8, transient=True)
+        self._live.start()
+
+    def started(self, name: str, request: ColdRequest) -> None:
+        self._running[name] = time.monotonic()
+        self._refresh()
+
+    def tick(self) -> None:
+        self._refresh()
+
+    def finished(self, result: Result) -> None:
+        self._running.pop(result.name, None)
+        key = "replayed" if result.is_replay and result.status != "failed" else result.status
+        self._counts[key] += 1
+        if self.verbosity > 0 and (self._shows_log(result)):
+            self._live.console.print(describe(result), highlight=False, markup=False)
+            self._live.stop()
+            self._print_log(result)
+            self._live.start()
+        self._refresh()
+        super().finished(result)
+
+    def _refresh(self) -> None:
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        now = time.monotonic()
+        for name, start in list(self._running.items())[:20]:
+            table.add_row("[bold blue]⧗[/]", name, _seconds(now - start))
+        if len(self._running) > 20:
+            table.add_row("", f"… and {len(self._running) - 20} more", "")
+        counts = ", ".join(f"{v} {k}" for k, v in self._counts.items())
+        table.add_row("", f"[dim]{counts}[/]", "")
+        self._live.update(table)
+
+    def close(self, results: Mapping[str, Result], wall: float) -> None:
+        self._live.stop()
+        super().close(results, wall)

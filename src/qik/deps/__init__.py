@@ -1,0 +1,131 @@
+"""Dep kinds: each turns a resolved dep into labelled digests that enter a dep hash.
+
+Every kind has the same shape, ``digest(dep, env) -> list[DepDigest]``, so a new kind (the
+import graph's ``pygraph``) plugs in by adding one function to ``_DIGESTERS``. A digest may
+carry the files it covers, which ``:explain`` uses to say which file changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from qik.config.schema import ConstDep, GlobDep, Project, PydistDep, PygraphDep
+from qik.errors import QikError
+from qik.fingerprint.globs import Matcher, match
+from qik.graph.expand import ResolvedDep, UpstreamDep
+
+__all__ = ["DepDigest", "DepEnv", "FileSource", "digest_dep", "pydist_version"]
+
+
+class FileSource(Protocol):
+    """What the dep kinds need from the file index."""
+
+    def digest(self, path: str) -> str | None: ...
+
+    @property
+    def matcher(self) -> Matcher: ...
+
+
+@dataclass(frozen=True)
+class DepDigest:
+    label: str  # "glob:src/**.py", "const:<val>", "pydist:ruff", "command:lint@a", ...
+    digest: str
+    files: tuple[tuple[str, str], ...] = ()  # (path, blob id) of every file covered
+
+
+@dataclass
+class DepEnv:
+    """Everything dep kinds read: the file index, versions, upstream dep hashes."""
+
+    project: Project
+    files: FileSource
+    upstream_hashes: Mapping[str, str]
+    versions: Callable[[str], str | None] = field(default=lambda name: None)
+    # Set by the pygraph plugin when the import graph is available.
+    pygraph: Callable[[PygraphDep, DepEnv], list[DepDigest]] | None = None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _files_digest(files: tuple[tuple[str, str], ...]) -> str:
+    # Length-prefixed so no two different listings encode alike.
+    h = hashlib.sha256()
+    for path, blob in files:
+        raw = path.encode()
+        h.update(b"%d:" % len(raw) + raw + b"=" + blob.encode() + b"\n")
+    return h.hexdigest()
+
+
+def _glob(dep: GlobDep, env: DepEnv) -> list[DepDigest]:
+    files = tuple((p, env.files.digest(p) or "") for p in match(env.files, dep.pattern))
+    return [DepDigest(f"glob:{dep.pattern}", _files_digest(files), files)]
+
+
+def _const(dep: ConstDep, env: DepEnv) -> list[DepDigest]:
+    return [DepDigest(f"const:{dep.val}", _sha(dep.val))]
+
+
+def pydist_version(name: str, project: Project) -> str | None:
+    """The version of a distribution: [pydist] versions first, then what is installed."""
+    from importlib import metadata
+
+    pinned = project.pydist.versions.get(name)
+    if pinned is not None:
+        return pinned
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _pydist(dep: PydistDep, env: DepEnv) -> list[DepDigest]:
+    version = env.versions(dep.name)
+    if version is None:
+        version = pydist_version(dep.name, env.project)
+    if version is None:
+        if not env.project.pydist.ignore_missing:
+            raise QikError(
+                f"distribution {dep.name!r} (a pydist dep) is not installed",
+                code="pydist-missing",
+                hint=f'install it, pin it with [pydist] versions = {{"{dep.name}" = "1.0"}}, '
+                "or set [pydist] ignore-missing = true",
+            )
+        version = "<missing>"
+    return [DepDigest(f"pydist:{dep.name}", _sha(version))]
+
+
+def _upstream(dep: UpstreamDep, env: DepEnv) -> list[DepDigest]:
+    # A bare command name may stand for several runnables; each one's hash enters.
+    names = sorted(n for n in env.upstream_hashes if n == dep.name or _command_of(n) == dep.name)
+    return [DepDigest(f"command:{name}", env.upstream_hashes[name]) for name in names]
+
+
+def _command_of(runnable: str) -> str:
+    return runnable.split("@", 1)[0]
+
+
+def _pygraph(dep: PygraphDep, env: DepEnv) -> list[DepDigest]:
+    if env.pygraph is None:
+        raise QikError(
+            f"pygraph dep on {dep.pyimport!r}: the import graph is not available",
+            code="pygraph-unavailable",
+            hint="install qik with the pygraph extra: pip install 'qik[pygraph]'",
+        )
+    return env.pygraph(dep, env)
+
+
+def digest_dep(dep: ResolvedDep, env: DepEnv) -> list[DepDigest]:
+    if isinstance(dep, GlobDep):
+        return _glob(dep, env)
+    if isinstance(dep, ConstDep):
+        return _const(dep, env)
+    if isinstance(dep, PydistDep):
+        return _pydist(dep, env)
+    if isinstance(dep, UpstreamDep):
+        return _upstream(dep, env)
+    return _pygraph(dep, env)

@@ -1,0 +1,170 @@
+"""The runnable DAG: edges from command deps, cycle errors, topological order, selection.
+
+Pure: data in, data out. Selection by cache status lives in the plan (it needs the store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from qik.errors import GraphError, SelectionError
+from qik.graph.expand import Runnable
+
+__all__ = ["Dag", "Selector", "build_dag", "select"]
+
+
+@dataclass(frozen=True)
+class Dag:
+    runnables: Mapping[str, Runnable]
+    upstream: Mapping[str, tuple[str, ...]]  # runnable -> the runnables it waits for
+    order: tuple[str, ...]  # topological: upstream first
+
+    def downstream(self) -> dict[str, list[str]]:
+        down: dict[str, list[str]] = {name: [] for name in self.runnables}
+        for name, ups in self.upstream.items():
+            for up in ups:
+                down[up].append(name)
+        return down
+
+
+@dataclass(frozen=True)
+class Selector:
+    names: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    spaces: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    caches: tuple[str, ...] = ()
+    isolated: bool = False
+
+
+def build_dag(runnables: Mapping[str, Runnable]) -> Dag:
+    by_command: dict[str, list[str]] = {}
+    for runnable in runnables.values():
+        by_command.setdefault(runnable.command, []).append(runnable.name)
+    upstream = {
+        name: tuple(_upstream_names(runnable, runnables, by_command))
+        for name, runnable in runnables.items()
+    }
+    return Dag(runnables=runnables, upstream=upstream, order=_toposort(upstream))
+
+
+def _upstream_names(
+    runnable: Runnable, runnables: Mapping[str, Runnable], by_command: Mapping[str, list[str]]
+) -> list[str]:
+    names: list[str] = []
+    for dep in runnable.upstream:
+        if dep.name in runnables:
+            names.append(dep.name)
+        elif dep.name in by_command:
+            names.extend(by_command[dep.name])
+        else:
+            raise GraphError(
+                f"runnable {runnable.name!r} depends on command {dep.name!r}, "
+                "which is not defined",
+                code="unknown-command-dep",
+                hint=f"define [commands.{dep.name}] or fix the name in the deps of "
+                f"[commands.{runnable.command}]",
+            )
+    return list(dict.fromkeys(names))
+
+
+def _toposort(upstream: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Depth-first topological sort that reports the first cycle it meets, as a path."""
+    done: set[str] = set()
+    order: list[str] = []
+    for start in upstream:
+        if start in done:
+            continue
+        # Iterative DFS: deep chains of commands must not hit the recursion limit.
+        path: list[str] = [start]
+        on_path = {start}
+        stack = [iter(upstream[start])]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                node = path.pop()
+                on_path.discard(node)
+                done.add(node)
+                order.append(node)
+            elif child in on_path:
+                cycle = [*path[path.index(child) :], child]
+                raise GraphError(
+                    "dependency cycle: " + " -> ".join(cycle),
+                    code="dep-cycle",
+                    hint="remove one of these command deps so the commands can run in order",
+                )
+            elif child not in done:
+                path.append(child)
+                on_path.add(child)
+                stack.append(iter(upstream[child]))
+    return tuple(order)
+
+
+def select(dag: Dag, selector: Selector, *, known_modules: Iterable[str] = ()) -> list[str]:
+    """The runnables a run covers, in topological order.
+
+    Names, modules, spaces and tags narrow the set; then upstream runnables join unless the
+    run (or the dep) is isolated; then ``--cache`` narrows again.
+    """
+    chosen = _by_names(dag, selector.names)
+    chosen = _by_modules(dag, chosen, selector.modules, set(known_modules))
+    if selector.spaces:
+        chosen = {n for n in chosen if dag.runnables[n].space in selector.spaces}
+    if selector.tags:
+        chosen = {n for n in chosen if set(dag.runnables[n].tags) & set(selector.tags)}
+    chosen = _with_upstream(dag, chosen, selector.isolated)
+    if selector.caches:
+        chosen = {n for n in chosen if dag.runnables[n].cache in selector.caches}
+    return [name for name in dag.order if name in chosen]
+
+
+def _by_names(dag: Dag, names: Sequence[str]) -> set[str]:
+    if not names:
+        return set(dag.runnables)
+    chosen: set[str] = set()
+    for name in names:
+        matches = {n for n, r in dag.runnables.items() if name in (n, r.command) or n == name}
+        if not matches:
+            raise SelectionError(
+                f"no command or runnable named {name!r}",
+                code="unknown-command",
+                hint="`qik --ls` lists every runnable; commands are defined under [commands]",
+            )
+        chosen |= matches
+    return chosen
+
+
+def _by_modules(dag: Dag, chosen: set[str], modules: Sequence[str], known: set[str]) -> set[str]:
+    if not modules:
+        return chosen
+    for module in modules:
+        if module not in known:
+            raise SelectionError(
+                f"no module named {module!r}",
+                code="unknown-module",
+                hint="modules are declared with `modules = [...]` or [spaces.NAME] modules",
+            )
+    return {n for n in chosen if dag.runnables[n].module in modules}
+
+
+def _with_upstream(dag: Dag, chosen: set[str], isolated: bool) -> set[str]:
+    result = set(chosen)
+    stack = list(chosen)
+    while stack:
+        runnable = dag.runnables[stack.pop()]
+        for dep in runnable.upstream:
+            joins = not (dep.isolated if dep.isolated is not None else isolated)
+            if not joins:
+                continue
+            for up in _dep_targets(dag, runnable.name, dep.name):
+                if up not in result:
+                    result.add(up)
+                    stack.append(up)
+    return result
+
+
+def _dep_targets(dag: Dag, name: str, dep_name: str) -> list[str]:
+    ups = dag.upstream[name]
+    return [u for u in ups if u == dep_name or dag.runnables[u].command == dep_name]

@@ -1,0 +1,233 @@
+"""Commands × modules → runnables, with their templates resolved.
+
+Only ``{module.*}`` and ``{ctx.*}`` placeholders are templates; any other braces (awk
+programs, shell ``${VAR}``) pass through untouched, so a shell line never needs escaping.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from qik.config.schema import (
+    CacheWhen,
+    Command,
+    CommandDep,
+    ConstDep,
+    Dep,
+    GlobDep,
+    Module,
+    Project,
+    PydistDep,
+    PygraphDep,
+)
+from qik.errors import ConfigError
+
+__all__ = ["Runnable", "UpstreamDep", "arch", "expand", "pyimport", "render"]
+
+_TEMPLATE = re.compile(r"\{(module|ctx)((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)\}")
+
+
+@dataclass(frozen=True)
+class UpstreamDep:
+    """A resolved command dep: the runnable ``name`` must finish first."""
+
+    name: str
+    strict: bool
+    isolated: bool | None
+
+
+ResolvedDep = GlobDep | ConstDep | PydistDep | PygraphDep | UpstreamDep
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """One invocation of a command: ``lint@a`` for module ``a``, or plain ``lint``."""
+
+    name: str
+    command: str
+    module: str | None
+    exec: str
+    deps: tuple[ResolvedDep, ...]
+    artifacts: tuple[str, ...]
+    cache: str
+    cache_when: CacheWhen
+    tags: tuple[str, ...]
+    space: str
+    timeout: float | None
+    is_cached: bool
+
+    @property
+    def upstream(self) -> tuple[UpstreamDep, ...]:
+        return tuple(d for d in self.deps if isinstance(d, UpstreamDep))
+
+
+def arch() -> str:
+    """The machine's platform as conda spells it: linux-64, osx-arm64, win-64, ..."""
+    system = {"darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
+    machine = platform.machine().lower()
+    bits = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64"}
+    return f"{system}-{bits.get(machine, machine)}"
+
+
+def render(template: str, project: Project, module: Module | None, where: str) -> str:
+    """Resolve ``{module.name|dir|pyimport}`` and ``{ctx.var}`` / ``{ctx.qik.arch}``."""
+    if "{" not in template:
+        return template
+
+    def sub(match: re.Match[str]) -> str:
+        kind, path = match.group(1), match.group(2)[1:].replace("-", "_")
+        if kind == "module":
+            return _module_field(module, path, where, project.python_path)
+        return _ctx_field(project, path, where)
+
+    return _TEMPLATE.sub(sub, template)
+
+
+def _module_field(module: Module | None, field: str, where: str, python_path: str) -> str:
+    if module is None:
+        raise ConfigError(
+            f"{where} uses {{module.{field}}} but the command is not parametrized by modules",
+            code="invalid-template",
+            hint="use {module...} only in commands of a project with modules",
+        )
+    if field == "name":
+        return module.name
+    if field in ("dir", "path"):
+        return module.path
+    if field == "pyimport":
+        return pyimport(module.path, python_path)
+    raise ConfigError(
+        f"{where}: unknown template {{module.{field}}}",
+        code="invalid-template",
+        hint="module templates are {module.name}, {module.dir} and {module.pyimport}",
+    )
+
+
+def _ctx_field(project: Project, path: str, where: str) -> str:
+    if path == "qik.arch":
+        return arch()
+    name = path.removeprefix("project.")
+    if name.startswith("qik."):
+        value: object = project.qik_options.get(name[4:])
+    elif name in project.ctx_values:
+        value = project.ctx_values[name]
+    elif name in project.vars:
+        raise ConfigError(
+            f"{where} uses {{ctx.{name}}} but the context variable {name!r} has no value",
+            code="missing-var",
+            hint=f"set PROJECT__{name.upper()} or {name.upper()} in the environment, give it "
+            "a default in `vars`, or set it in the active profile's [ctx.PROFILE.project]",
+        )
+    else:
+        raise ConfigError(
+            f"{where} uses {{ctx.{name}}} but no context variable {name!r} is declared",
+            code="unknown-var",
+            hint=f'declare it: vars = ["{name}"]',
+        )
+    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def pyimport(path: str, python_path: str) -> str:
+    """The dotted import path of a folder, relative to ``[defaults] python-path``."""
+    prefix = python_path.strip("/").removeprefix("./")
+    if prefix not in ("", ".") and (path == prefix or path.startswith(prefix + "/")):
+        path = path[len(prefix) :].lstrip("/")
+    return path.replace("/", ".")
+
+
+def is_parametrized(command: Command, base_deps: tuple[Dep, ...]) -> bool:
+    texts = [command.exec, *command.artifacts]
+    for dep in command.deps:
+        texts.extend(_dep_texts(dep))
+    return any("{module." in text for text in texts)
+
+
+def _dep_texts(dep: Dep) -> list[str]:
+    if isinstance(dep, GlobDep):
+        return [dep.pattern]
+    if isinstance(dep, ConstDep):
+        return [dep.val]
+    if isinstance(dep, CommandDep | PydistDep):
+        return [dep.name]
+    return [dep.pyimport]
+
+
+def expand(project: Project) -> dict[str, Runnable]:
+    """Every runnable of the project, by name, in config order."""
+    modules = tuple(project.modules.values())
+    runnables: dict[str, Runnable] = {}
+    parametrized = {
+        name: is_parametrized(cmd, project.base_deps) and cmd.module is None
+        for name, cmd in project.commands.items()
+    }
+    for name, cmd in project.commands.items():
+        if cmd.module is not None:
+            targets: tuple[Module | None, ...] = (project.modules.get(cmd.module),)
+        elif parametrized[name]:
+            targets = modules
+        else:
+            targets = (None,)
+        for module in targets:
+            runnable = _runnable(project, cmd, module, parametrized[name], parametrized)
+            runnables[runnable.name] = runnable
+    return runnables
+
+
+def _runnable(
+    project: Project,
+    cmd: Command,
+    module: Module | None,
+    is_param: bool,
+    parametrized: Mapping[str, bool],
+) -> Runnable:
+    name = f"{cmd.name}@{module.name}" if is_param and module else cmd.name
+    where = f"command {cmd.name!r}"
+    deps = (*cmd.deps, *project.base_deps) if cmd.deps else ()
+    resolved = tuple(_resolve_dep(dep, project, module, where, parametrized) for dep in deps)
+    space = cmd.space or (module.space if module else None) or "default"
+    return Runnable(
+        name=name,
+        command=cmd.name,
+        module=module.name if module else None,
+        exec=render(cmd.exec, project, module, where),
+        deps=resolved,
+        artifacts=tuple(render(a, project, module, where) for a in cmd.artifacts),
+        cache=cmd.cache or project.default_cache,
+        cache_when=cmd.cache_when or project.default_cache_when,
+        tags=cmd.tags,
+        space=space,
+        timeout=cmd.timeout,
+        is_cached=bool(cmd.deps),
+    )
+
+
+def _resolve_dep(
+    dep: Dep,
+    project: Project,
+    module: Module | None,
+    where: str,
+    parametrized: Mapping[str, bool],
+) -> ResolvedDep:
+    if isinstance(dep, GlobDep):
+        return GlobDep(_normalize_glob(render(dep.pattern, project, module, where)))
+    if isinstance(dep, ConstDep):
+        return ConstDep(render(dep.val, project, module, where))
+    if isinstance(dep, PydistDep):
+        return PydistDep(render(dep.name, project, module, where))
+    if isinstance(dep, PygraphDep):
+        return PygraphDep(render(dep.pyimport, project, module, where))
+    target = render(dep.name, project, module, where)
+    # A dep on a parametrized command from a command of the same module means that
+    # module's runnable; from anywhere else it means all of that command's runnables,
+    # which the graph resolves from the bare command name.
+    if module is not None and parametrized.get(target) and "@" not in target:
+        target = f"{target}@{module.name}"
+    return UpstreamDep(name=target, strict=dep.strict, isolated=dep.isolated)
+
+
+def _normalize_glob(pattern: str) -> str:
+    return pattern.removeprefix("./")

@@ -1,0 +1,139 @@
+"""qik's own options: flags, then ``QIK__<OPTION>`` environment variables, then the active
+profile's ``[ctx.PROFILE.qik]`` table, then defaults, merged into one frozen ``Options``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal, get_args
+
+from qik.errors import QikError
+
+__all__ = ["CacheStatus", "Options", "merge_options"]
+
+CacheStatus = Literal["warm", "cold"]
+_LIST_FIELDS = {"commands", "modules", "spaces", "tags", "caches"}
+# Spellings of options in env vars and profiles that differ from the field name.
+# In env vars and profiles, `cache` is the cache of commands that name none (the CI guide's
+# `[ctx.ci.qik] cache = "remote"`); the `--cache` flag selects by cache instead.
+_ALIASES = {"cache": "default_cache", "module": "modules", "space": "spaces", "tag": "tags"}
+
+
+@dataclass(frozen=True)
+class Options:
+    commands: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    spaces: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    caches: tuple[str, ...] = ()
+    workers: int | None = None  # None: loky.cpu_count()
+    isolated: bool = False
+    force: bool = False
+    ls: bool = False
+    json: bool = False
+    fail: bool = False
+    since: str | None = None
+    cache_status: CacheStatus | None = None
+    cache_when: str | None = None
+    default_cache: str | None = None
+    cache_read_only: bool = False
+    profile: str | None = None
+    verbosity: int = 1
+    watch: bool = False
+    shard: str | None = None
+    report: str | None = None
+
+
+def _field_types() -> dict[str, str]:
+    return {f.name: str(f.type) for f in fields(Options)}
+
+
+def _convert(name: str, value: object, source: str) -> object:
+    kind = _field_types()[name]
+    try:
+        if name in _LIST_FIELDS:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list | tuple):
+                return tuple(str(v) for v in value)
+            raise ValueError
+        if kind.startswith("bool"):
+            return _to_bool(value)
+        if kind.startswith("int"):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(str(value))
+        if name == "cache_status" and value not in get_args(CacheStatus):
+            raise ValueError
+        return str(value)
+    except ValueError:
+        raise QikError(
+            f"{source}: {value!r} is not a valid value for option {name.replace('_', '-')}",
+            code="invalid-option",
+            hint=f"expected {kind.replace('tuple[str, ...]', 'a comma-separated list')}",
+        ) from None
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError
+
+
+def env_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """``QIK__WORKERS=4`` → ``{"workers": 4}``; unknown ``QIK__`` names are errors."""
+    environ = os.environ if environ is None else environ
+    names = _field_types()
+    found: dict[str, object] = {}
+    for key, value in environ.items():
+        if not key.startswith("QIK__"):
+            continue
+        name = key[5:].lower().replace("-", "_")
+        name = _ALIASES.get(name, name)
+        if name not in names:
+            raise QikError(
+                f"environment variable {key} names no qik option",
+                code="unknown-option",
+                hint="options are listed by `qik --help`; unset the variable or fix its name",
+            )
+        found[name] = _convert(name, value, key)
+    return found
+
+
+def profile_options(values: Mapping[str, object], profile: str) -> dict[str, object]:
+    found: dict[str, object] = {}
+    names = _field_types()
+    for key, value in values.items():
+        name = _ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
+        if name not in names:
+            raise QikError(
+                f"[ctx.{profile}.qik] sets {key!r}, which is not a qik option",
+                code="unknown-key",
+                hint="remove it; options are listed by `qik --help`",
+            )
+        found[name] = _convert(name, value, f"[ctx.{profile}.qik]")
+    return found
+
+
+def merge_options(
+    flags: Mapping[str, object],
+    profile_values: Mapping[str, object] | None = None,
+    profile: str = "default",
+    environ: Mapping[str, str] | None = None,
+) -> Options:
+    """Flags win over ``QIK__*`` env vars, which win over the profile, then defaults.
+
+    ``flags`` holds only what was given on the command line (None values are dropped).
+    """
+    merged: dict[str, object] = {}
+    merged.update(profile_options(profile_values or {}, profile))
+    merged.update(env_options(environ))
+    merged.update({k: v for k, v in flags.items() if v is not None and v != ()})
+    return dataclasses.replace(Options(), **merged)  # type: ignore[arg-type]  # checked above

@@ -1,0 +1,102 @@
+"""Fingerprints and the plan: warm or cold for every selected runnable.
+
+Reads files, git and the stores; never writes. Everything a run shows before executing
+(``--ls``, ``--cache-status``, the shard plan) is answered from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from qik.deps import DepDigest, DepEnv, digest_dep
+from qik.fingerprint.hashing import FORMAT_VERSION, digest_parts
+from qik.graph.dag import Dag
+from qik.graph.expand import Runnable
+from qik.store.manifest import Manifest
+
+__all__ = ["Fingerprint", "Lookup", "PlanEntry", "fingerprint", "fingerprint_all", "is_replayable"]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    dep_hash: str
+    deps: tuple[DepDigest, ...]
+
+    def digests(self) -> dict[str, str]:
+        return {d.label: d.digest for d in self.deps}
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    runnable: Runnable
+    fingerprint: Fingerprint
+    manifest: Manifest | None = None
+    source: str | None = None  # the cache the manifest was found in
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def is_warm(self) -> bool:
+        return self.manifest is not None
+
+
+# A cache lookup: (dep hash, the runnable) -> (manifest, cache name) or None.
+Lookup = Callable[[str, Runnable], "tuple[Manifest, str] | None"]
+
+
+def fingerprint(runnable: Runnable, env: DepEnv) -> Fingerprint:
+    """The dep hash of one runnable, from its resolved exec, artifacts and deps."""
+    deps: list[DepDigest] = []
+    for dep in runnable.deps:
+        deps.extend(digest_dep(dep, env))
+    parts = [
+        ("format", str(FORMAT_VERSION)),
+        ("exec", runnable.exec),
+        ("artifacts", "\n".join(runnable.artifacts)),
+        ("space", runnable.space),
+        *((d.label, d.digest) for d in deps),
+    ]
+    return Fingerprint(dep_hash=digest_parts(parts), deps=tuple(deps))
+
+
+def fingerprint_all(
+    dag: Dag, names: Iterable[str], make_env: Callable[[Mapping[str, str]], DepEnv]
+) -> dict[str, Fingerprint]:
+    """Fingerprints of ``names`` and of every runnable upstream of them (their hashes enter)."""
+    needed = _with_all_upstream(dag, names)
+    prints: dict[str, Fingerprint] = {}
+    for name in dag.order:
+        if name not in needed:
+            continue
+        ups = {up: prints[up].dep_hash for up in dag.upstream[name]}
+        prints[name] = fingerprint(dag.runnables[name], make_env(ups))
+    return prints
+
+
+def _with_all_upstream(dag: Dag, names: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(dag.upstream[name])
+    return seen
+
+
+def is_replayable(manifest: Manifest, runnable: Runnable) -> bool:
+    """A stored result replays only if today's ``cache-when`` would have stored it."""
+    if runnable.cache_when == "finished":
+        return True
+    if runnable.cache_when == "failed":
+        return manifest.exit_code != 0
+    return manifest.exit_code == 0
+
+
+def plan_entry(runnable: Runnable, fp: Fingerprint, lookup: Lookup) -> PlanEntry:
+    if not runnable.is_cached:
+        return PlanEntry(runnable, fp)
+    found = lookup(fp.dep_hash, runnable)
+    if found is None or not is_replayable(found[0], runnable):
+        return PlanEntry(runnable, fp)
+    return PlanEntry(runnable, fp, manifest=found[0], source=found[1])

@@ -1,0 +1,337 @@
+"""One run, end to end: config → runnables → DAG → selection → fingerprints → plan → execute.
+
+Everything before ``execute`` only reads, so ``--ls`` and ``--cache-status`` are answered
+without running anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, BinaryIO
+from urllib.parse import quote
+
+from qik.config.schema import Project
+from qik.deps import DepEnv
+from qik.errors import QikError
+from qik.fingerprint.files import FileIndex
+from qik.graph.dag import Dag, Selector, build_dag, select
+from qik.graph.expand import Runnable, expand
+from qik.options import Options
+from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
+from qik.scheduler.run import Job, Result
+from qik.scheduler.worker import ColdRequest
+from qik.store.cas import Store
+from qik.store.manifest import Manifest
+
+__all__ = ["Plan", "Run", "make_plan", "out_path"]
+
+BUILTIN_CACHES = ("local", "repo")
+
+
+def out_path(root: Path, name: str) -> Path:
+    """Where a runnable's live output goes: ``._qik/out/<runnable>.out``."""
+    return root / "._qik" / "out" / f"{quote(name, safe='@-_.')}.out"
+
+
+@dataclass
+class Caches:
+    """The stores of one run, opened lazily: only what the plan touches is read."""
+
+    project: Project
+    warn: Callable[[str], None]
+    read_only: bool = False
+    _stores: dict[str, Store | None] = field(default_factory=dict)
+
+    @property
+    def local(self) -> Store:
+        store = self.store("local")
+        assert store is not None
+        return store
+
+    def store(self, name: str) -> Store | None:
+        if name not in self._stores:
+            self._stores[name] = self._open(name)
+        return self._stores[name]
+
+    def _open(self, name: str) -> Store | None:
+        from qik.store.mirrors import local_store
+
+        root = self.project.root
+        if name == "local":
+            return local_store(root / "._qik")
+        if name == "repo":
+            return local_store(root / ".qik")
+        return None  # remote mirrors join with the shared-cache work
+
+    def lookup(self, dep_hash: str, runnable: Runnable) -> tuple[Manifest, str] | None:
+        for name in dict.fromkeys(("local", runnable.cache)):
+            found = self._read(name, dep_hash)
+            if found is not None:
+                return found, name
+        return None
+
+    def _read(self, name: str, dep_hash: str) -> Manifest | None:
+        from qik.store.manifest import ManifestInvalid
+
+        store = self.store(name)
+        if store is None:
+            return None
+        try:
+            return store.read_manifest(dep_hash)
+        except ManifestInvalid as exc:
+            self.warn(f"ignoring an invalid manifest in the {name} cache: {exc}")
+            return None
+        except OSError as exc:
+            self.warn(f"the {name} cache could not be read: {exc}")
+            return None
+
+    def mirror_dirs(self, runnable: Runnable) -> tuple[str, ...]:
+        if runnable.cache == "repo" and not self.read_only:
+            return (str(self.project.root / ".qik"),)
+        return ()
+
+
+@dataclass
+class Plan:
+    project: Project
+    options: Options
+    dag: Dag
+    names: list[str]
+    fingerprints: dict[str, Fingerprint]
+    entries: dict[str, PlanEntry]
+    index: FileIndex
+    caches: Caches
+
+
+def _apply_overrides(project: Project, options: Options) -> Project:
+    declared = {*BUILTIN_CACHES, *project.caches}
+    for name in (*options.caches, *([options.default_cache] if options.default_cache else [])):
+        if name not in declared:
+            raise QikError(
+                f"no cache named {name!r}",
+                code="unknown-cache",
+                hint="caches are local, repo, and those declared under [caches.NAME]: "
+                + ", ".join(sorted(declared)),
+            )
+    if options.cache_when and options.cache_when not in ("success", "failed", "finished"):
+        raise QikError(
+            f"--cache-when {options.cache_when!r} is not one of success, failed, finished",
+            code="invalid-option",
+            hint="use --cache-when success|failed|finished",
+        )
+    if options.default_cache:
+        project = dataclasses.replace(project, default_cache=options.default_cache)
+    return project
+
+
+def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -> Plan:
+    project = _apply_overrides(project, options)
+    runnables = expand(project)
+    if options.cache_when:
+        runnables = {
+            n: dataclasses.replace(r, cache_when=options.cache_when)  # type: ignore[arg-type]
+            for n, r in runnables.items()
+        }
+    dag = build_dag(runnables)
+    selector = Selector(
+        names=options.commands,
+        modules=options.modules,
+        spaces=options.spaces,
+        tags=options.tags,
+        caches=options.caches,
+        isolated=options.isolated,
+    )
+    names = select(dag, selector, known_modules=project.modules)
+    index = FileIndex.from_worktree(project.root)
+    caches = Caches(project, warn, read_only=options.cache_read_only)
+    prints = fingerprint_all(dag, names, lambda ups: _dep_env(project, index, ups))
+    entries = {
+        n: PlanEntry(dag.runnables[n], prints[n])
+        if options.force
+        else plan_entry(dag.runnables[n], prints[n], caches.lookup)
+        for n in names
+    }
+    if options.cache_status:
+        want_warm = options.cache_status == "warm"
+        names = [n for n in names if entries[n].is_warm == want_warm]
+    return Plan(project, options, dag, names, prints, entries, index, caches)
+
+
+def _dep_env(project: Project, index: FileIndex, upstream: Mapping[str, str]) -> DepEnv:
+    return DepEnv(project=project, files=index, upstream_hashes=upstream)
+
+
+class Run:
+    """Executes a plan: the scheduler's collaborators, bound to one plan."""
+
+    def __init__(self, plan: Plan, warn: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.root = plan.project.root
+        self._warn = warn
+        self._replayed: dict[str, IO[bytes]] = {}
+        self._index_stale = False
+
+    # -- decide -------------------------------------------------------------------------
+    def prepare(self, name: str, upstream_touched: bool) -> Job:
+        entry = self.plan.entries[name]
+        if upstream_touched and entry.runnable.is_cached:
+            entry = self._replan(name)
+        if entry.is_warm:
+            return Job(
+                name,
+                replay=lambda: self._replay(entry),
+                cold_fallback=lambda: self._request(entry),
+            )
+        return Job(name, request=self._request(entry))
+
+    def _replan(self, name: str) -> PlanEntry:
+        """Upstream runnables ran (or restored files): hash this one again on today's files."""
+        plan = self.plan
+        if self._index_stale:
+            plan.index = FileIndex.from_worktree(self.root)
+            self._index_stale = False
+        ups = {up: plan.fingerprints[up].dep_hash for up in plan.dag.upstream[name]}
+        fp = fingerprint(plan.dag.runnables[name], _dep_env(plan.project, plan.index, ups))
+        plan.fingerprints[name] = fp
+        runnable = plan.dag.runnables[name]
+        entry = (
+            PlanEntry(runnable, fp)
+            if plan.options.force
+            else plan_entry(runnable, fp, plan.caches.lookup)
+        )
+        plan.entries[name] = entry
+        return entry
+
+    def mark_touched(self) -> None:
+        self._index_stale = True
+
+    def observe(self, result: Result) -> None:
+        """Called for every finished runnable: files may have changed under the index."""
+        if result.touched_files:
+            self._index_stale = True
+
+    # -- cold ---------------------------------------------------------------------------
+    def _request(self, entry: PlanEntry) -> ColdRequest:
+        runnable, fp = entry.runnable, entry.fingerprint
+        cached = runnable.is_cached and not self.plan.caches.read_only
+        # The console tails this file from its start: last run's output must not show.
+        out_path(self.root, runnable.name).unlink(missing_ok=True)
+        return ColdRequest(
+            name=runnable.name,
+            exec=runnable.exec,
+            root=str(self.root),
+            out_path=str(out_path(self.root, runnable.name)),
+            timeout=runnable.timeout,
+            dep_hash=fp.dep_hash if cached else None,
+            deps=tuple((d.label, d.digest) for d in fp.deps),
+            artifacts=runnable.artifacts,
+            cache_when=runnable.cache_when,
+            store_dir=str(self.root / "._qik"),
+            mirror_dirs=self.plan.caches.mirror_dirs(runnable),
+            inputs=tuple(f for d in fp.deps for f in d.files),
+        )
+
+    # -- warm ---------------------------------------------------------------------------
+    def _replay(self, entry: PlanEntry) -> Result | None:
+        from qik.store.cas import ObjectCorrupt, ObjectMissing
+        from qik.store.paths import StoreError
+
+        manifest, name = entry.manifest, entry.runnable.name
+        assert manifest is not None
+        caches = self.plan.caches
+        try:
+            if entry.source != "local":
+                self._pull(entry.source or "local", manifest)
+            touched = self._restore(caches.local, manifest)
+            log = _verified_log(caches.local, manifest)
+        except (ObjectMissing, ObjectCorrupt, StoreError, OSError) as exc:
+            self._warn(f"{name}: cached result unusable ({exc}); running it again")
+            return None
+        self._replayed[name] = log
+        return Result(
+            name,
+            "replayed" if manifest.exit_code == 0 else "failed",
+            exit_code=manifest.exit_code,
+            duration=0.0,
+            is_replay=True,
+            source=entry.source,
+            saved=manifest.duration,
+            touched_files=touched,
+        )
+
+    def _pull(self, source: str, manifest: Manifest) -> None:
+        from qik.store.mirrors import copy_result
+
+        mirror = self.plan.caches.store(source)
+        assert mirror is not None
+        copy_result(mirror, self.plan.caches.local, manifest)
+
+    def _restore(self, store: Store, manifest: Manifest) -> bool:
+        """Restore artifacts that differ from the stored ones; True if any file was written."""
+        from qik.store.paths import safe_artifact_path
+
+        touched = False
+        for artifact in manifest.artifacts:
+            dest = safe_artifact_path(self.root, artifact.path)
+            if _same_file(dest, artifact.digest, artifact.size, artifact.mode):
+                continue
+            from qik.store.manifest import ObjectRef
+
+            store.restore_file(ObjectRef(artifact.digest, artifact.size), dest, artifact.mode)
+            touched = True
+        return touched
+
+    # -- logs ---------------------------------------------------------------------------
+    def write_log(self, result: Result, stream: BinaryIO) -> None:
+        log = self._replayed.pop(result.name, None)
+        if log is not None:
+            with log:
+                log.seek(0)
+                shutil.copyfileobj(log, stream)
+            return
+        path = out_path(self.root, result.name)
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    stream.write(chunk)
+        except FileNotFoundError:
+            pass
+
+
+def _verified_log(store: Store, manifest: Manifest) -> IO[bytes]:
+    """The log, read and verified in full before the replay counts: never half a bad log."""
+    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+    try:
+        store.copy_to(manifest.log, spool)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+def _same_file(path: Path, digest: str, size: int, mode: int) -> bool:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    if not os.path.isfile(path) or os.path.islink(path) or st.st_size != size:
+        return False
+    if (st.st_mode & 0o7777) != mode:
+        return False
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest() == digest
+
+
+def wall_clock() -> float:
+    return time.monotonic()

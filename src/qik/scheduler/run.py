@@ -1,0 +1,162 @@
+"""Dispatch in topological order: warm runnables replay here, cold ones go to a process pool.
+
+The scheduler is handed its collaborators (how to decide warm or cold, how to replay, how to
+run one cold runnable, the pool to use), so tests can give it small real functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from qik.scheduler.worker import ColdOutcome, ColdRequest
+
+__all__ = ["Job", "Reporter", "Result", "Scheduler", "Status"]
+
+Status = Literal["ran", "replayed", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    status: Status
+    exit_code: int | None = None
+    duration: float = 0.0
+    is_replay: bool = False
+    source: str | None = None  # the cache a replay came from
+    saved: float = 0.0  # the recorded duration of a replayed run
+    warnings: tuple[str, ...] = ()
+    timed_out: bool = False
+    touched_files: bool = False  # ran, or restored artifacts: downstream must re-hash
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to do with one runnable: replay it here, or run ``request`` in the pool."""
+
+    name: str
+    replay: Callable[[], Result | None] | None = None  # None result: replay failed, run it
+    request: ColdRequest | None = None
+    cold_fallback: Callable[[], ColdRequest] | None = None
+
+
+class Reporter(Protocol):
+    def started(self, name: str, request: ColdRequest) -> None: ...
+
+    def finished(self, result: Result) -> None: ...
+
+    def tick(self) -> None: ...
+
+
+class Scheduler:
+    def __init__(
+        self,
+        order: Sequence[str],
+        upstream: Mapping[str, Sequence[str]],
+        *,
+        prepare: Callable[[str, bool], Job],
+        run_cold: Callable[[ColdRequest], ColdOutcome],
+        make_pool: Callable[[], Executor],
+        reporter: Reporter,
+        tick_seconds: float = 0.1,
+    ) -> None:
+        self._order = list(order)
+        selected = set(order)
+        self._upstream = {n: [u for u in upstream[n] if u in selected] for n in order}
+        self._downstream: dict[str, list[str]] = {n: [] for n in order}
+        for name, ups in self._upstream.items():
+            for up in ups:
+                self._downstream[up].append(name)
+        self._prepare = prepare
+        self._run_cold = run_cold
+        self._make_pool = make_pool
+        self._pool: Executor | None = None
+        self._reporter = reporter
+        self._tick = tick_seconds
+        self.results: dict[str, Result] = {}
+
+    @property
+    def pool_started(self) -> bool:
+        return self._pool is not None
+
+    def run(self) -> dict[str, Result]:
+        waiting = {n: len(ups) for n, ups in self._upstream.items()}
+        ready = deque(n for n in self._order if waiting[n] == 0)
+        running: dict[Future[ColdOutcome], tuple[str, float]] = {}
+        while ready or running:
+            while ready:
+                self._dispatch(ready.popleft(), running, ready, waiting)
+            if running:
+                self._collect(running, ready, waiting)
+        return self.results
+
+    def _dispatch(
+        self,
+        name: str,
+        running: dict[Future[ColdOutcome], tuple[str, float]],
+        ready: deque[str],
+        waiting: dict[str, int],
+    ) -> None:
+        ups = [self.results[u] for u in self._upstream[name]]
+        if any(u.status in ("failed", "skipped") for u in ups):
+            self._finish(Result(name, "skipped"), ready, waiting)
+            return
+        job = self._prepare(name, any(u.touched_files for u in ups))
+        request = job.request
+        if job.replay is not None:
+            result = job.replay()
+            if result is not None:
+                self._finish(result, ready, waiting)
+                return
+            assert job.cold_fallback is not None
+            request = job.cold_fallback()
+        assert request is not None
+        self._reporter.started(name, request)
+        future = self._pool_or_start().submit(self._run_cold, request)
+        running[future] = (name, time.monotonic())
+
+    def _pool_or_start(self) -> Executor:
+        if self._pool is None:
+            self._pool = self._make_pool()
+        return self._pool
+
+    def _collect(
+        self,
+        running: dict[Future[ColdOutcome], tuple[str, float]],
+        ready: deque[str],
+        waiting: dict[str, int],
+    ) -> None:
+        done, _ = wait(list(running), timeout=self._tick, return_when=FIRST_COMPLETED)
+        self._reporter.tick()
+        for future in done:
+            name, _started = running.pop(future)
+            self._finish(_cold_result(name, future), ready, waiting)
+
+    def _finish(self, result: Result, ready: deque[str], waiting: dict[str, int]) -> None:
+        self.results[result.name] = result
+        self._reporter.finished(result)
+        for down in self._downstream[result.name]:
+            waiting[down] -= 1
+            if waiting[down] == 0:
+                ready.append(down)
+
+
+def _cold_result(name: str, future: Future[ColdOutcome]) -> Result:
+    try:
+        outcome = future.result()
+    except Exception as exc:  # the worker itself died: a failure of this runnable
+        return Result(name, "failed", exit_code=1, warnings=(f"{name}: worker error: {exc}",))
+    status: Status = "ran" if outcome.exit_code == 0 else "failed"
+    return Result(
+        name,
+        status,
+        exit_code=outcome.exit_code,
+        duration=outcome.duration,
+        warnings=outcome.warnings,
+        timed_out=outcome.timed_out,
+        touched_files=True,
+    )

@@ -1,0 +1,174 @@
+"""The core promise, through the CLI: unchanged work replays, changed work re-runs."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import git
+
+Qik = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _config(counter: Path, *, deps: str = '["src/**.py"]', extra: str = "") -> str:
+    return f"""
+        [commands.hello]
+        exec = "echo ran >> {counter} && echo hello-output"
+        deps = {deps}
+        {extra}
+        """
+
+
+def _count(counter: Path) -> int:
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+def test_second_run_replays_output_and_exit_code(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    root = make_repo({"qik.toml": _config(counter), "src/a.py": "x = 1\n"})
+    first = qik(root, "hello")
+    assert first.returncode == 0, first.stderr
+    assert "hello-output" in first.stdout
+    second = qik(root, "hello")
+    assert second.returncode == 0, second.stderr
+    assert "hello-output" in second.stdout
+    assert "replayed" in second.stdout
+    assert _count(counter) == 1
+
+
+def test_failed_exit_code_is_replayed_with_cache_when_finished(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    toml = f"""
+        [commands.bad]
+        exec = "echo ran >> {counter}; echo boom; exit 3"
+        deps = ["src/**.py"]
+        cache-when = "finished"
+        """
+    root = make_repo({"qik.toml": toml, "src/a.py": ""})
+    assert qik(root, "bad").returncode == 1
+    again = qik(root, "bad")
+    assert again.returncode == 1
+    assert "boom" in again.stdout
+    assert _count(counter) == 1
+
+
+def test_failures_are_not_cached_by_default(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    toml = f'[commands.bad]\nexec = "echo ran >> {counter}; exit 1"\ndeps = ["src/**.py"]\n'
+    root = make_repo({"qik.toml": toml, "src/a.py": ""})
+    assert qik(root, "bad").returncode == 1
+    assert qik(root, "bad").returncode == 1
+    assert _count(counter) == 2
+
+
+def test_what_breaks_the_cache(make_repo: Callable[..., Path], qik: Qik, tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    root = make_repo({"qik.toml": _config(counter), "src/a.py": "x = 1\n", "README": "hi\n"})
+    qik(root, "hello")
+    assert _count(counter) == 1
+
+    (root / "README").write_text("changed\n")  # not a dep
+    qik(root, "hello")
+    assert _count(counter) == 1
+
+    (root / "src/a.py").write_text("x = 2\n")  # a dep, modified in the work tree
+    qik(root, "hello")
+    assert _count(counter) == 2
+
+    (root / "src/new.py").write_text("")  # untracked, matches the glob
+    qik(root, "hello")
+    assert _count(counter) == 3
+
+    (root / "src/ignored.py").write_text("")
+    (root / ".gitignore").write_text("._qik/\nsrc/ignored.py\n")
+    qik(root, "hello")  # .gitignore is not a dep; the ignored file doesn't count
+    assert _count(counter) == 3
+
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "commit the edits")
+    qik(root, "hello")  # committing changes no content
+    assert _count(counter) == 3
+
+
+def test_exec_and_const_changes_rerun(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    deps = '["src/**.py", {type = "const", val = "one"}]'
+    root = make_repo({"qik.toml": _config(counter, deps=deps), "src/a.py": ""})
+    qik(root, "hello")
+    qik(root, "hello")
+    assert _count(counter) == 1
+    (root / "qik.toml").write_text(_config(counter, deps=deps.replace("one", "two")))
+    qik(root, "hello")
+    assert _count(counter) == 2
+    changed_exec = _config(counter, deps=deps.replace("one", "two")).replace(
+        "hello-output", "hello-output2"
+    )
+    (root / "qik.toml").write_text(changed_exec)
+    assert "hello-output2" in qik(root, "hello").stdout
+    assert _count(counter) == 3
+
+
+def test_uncached_command_always_runs(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    root = make_repo({"qik.toml": f'[commands]\nfmt = "echo ran >> {counter}"\n'})
+    qik(root, "fmt")
+    qik(root, "fmt")
+    assert _count(counter) == 2
+
+
+def test_force_reruns(make_repo: Callable[..., Path], qik: Qik, tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    root = make_repo({"qik.toml": _config(counter), "src/a.py": ""})
+    qik(root, "hello")
+    qik(root, "hello", "-f")
+    assert _count(counter) == 2
+
+
+def test_deleted_artifact_is_restored_byte_identical_with_mode(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    toml = f"""
+        [commands.build]
+        exec = "echo ran >> {counter}; mkdir -p out; printf 'bin\\\\000ary' > out/tool; chmod 751 out/tool"
+        deps = ["src/**.py"]
+        artifacts = ["out/tool"]
+        """
+    root = make_repo({"qik.toml": toml, "src/a.py": "", ".gitignore": "._qik/\nout/\n"})
+    assert qik(root, "build").returncode == 0
+    original = (root / "out/tool").read_bytes()
+    assert original == b"bin\x00ary"
+    (root / "out/tool").unlink()
+    result = qik(root, "build")
+    assert result.returncode == 0, result.stderr
+    assert _count(counter) == 1
+    assert (root / "out/tool").read_bytes() == original
+    assert stat.S_IMODE(os.stat(root / "out/tool").st_mode) == 0o751
+
+
+def test_artifact_glob_patterns(make_repo: Callable[..., Path], qik: Qik, tmp_path: Path) -> None:
+    toml = """
+        [commands.gen]
+        exec = "mkdir -p gen/sub && echo a > gen/a.txt && echo b > gen/sub/b.txt"
+        deps = ["src/**.py"]
+        artifacts = ["gen/**/*.txt"]
+        """
+    root = make_repo({"qik.toml": toml, "src/a.py": "", ".gitignore": "._qik/\ngen/\n"})
+    qik(root, "gen")
+    for rel in ("gen/a.txt", "gen/sub/b.txt"):
+        (root / rel).unlink()
+    assert qik(root, "gen").returncode == 0
+    assert (root / "gen/sub/b.txt").read_text() == "b\n"

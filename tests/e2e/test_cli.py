@@ -1,0 +1,204 @@
+"""Selection, listing, parallelism, interrupts and config errors, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import QIK
+
+Qik = Callable[..., subprocess.CompletedProcess[str]]
+
+MODULES_TOML = """
+modules = ["a", "b"]
+
+[commands.lint]
+exec = "echo lint {module.dir}"
+deps = ["{module.dir}/**.py"]
+cache = "repo"
+
+[commands.check]
+exec = "echo check"
+deps = ["**.py", {type = "command", name = "lint"}]
+tags = ["slow"]
+
+[commands.fmt]
+exec = "echo fmt"
+"""
+
+
+@pytest.fixture
+def modules_repo(make_repo: Callable[..., Path]) -> Path:
+    return make_repo({"qik.toml": MODULES_TOML, "a/x.py": "", "b/y.py": ""})
+
+
+def test_ls_lists_runnables(modules_repo: Path, qik: Qik) -> None:
+    out = qik(modules_repo, "--ls")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["lint@a", "lint@b", "check", "fmt"]
+
+
+def test_ls_by_module_tag_and_isolated(modules_repo: Path, qik: Qik) -> None:
+    assert qik(modules_repo, "lint", "-m", "b", "--ls").stdout.split() == ["lint@b"]
+    assert qik(modules_repo, "-t", "slow", "--ls").stdout.split() == ["lint@a", "lint@b", "check"]
+    assert qik(modules_repo, "check", "--isolated", "--ls").stdout.split() == ["check"]
+
+
+def test_ls_json(modules_repo: Path, qik: Qik) -> None:
+    rows = json.loads(qik(modules_repo, "--ls", "--json").stdout)
+    assert [r["name"] for r in rows] == ["lint@a", "lint@b", "check", "fmt"]
+    assert rows[0]["module"] == "a" and rows[0]["cache"] == "repo"
+    assert {r["status"] for r in rows} == {"cold"}
+    assert all(len(r["dep_hash"]) >= 32 for r in rows)
+
+
+def test_cache_status_and_fail(modules_repo: Path, qik: Qik) -> None:
+    check = ("--cache", "repo", "--cache-status", "cold", "--fail", "--ls")
+    cold = qik(modules_repo, *check)
+    assert cold.returncode == 1
+    assert cold.stdout.split() == ["lint@a", "lint@b"]
+    assert qik(modules_repo, "--cache", "repo").returncode == 0
+    warm = qik(modules_repo, *check)
+    assert warm.returncode == 0, warm.stdout
+    assert warm.stdout == ""
+    assert qik(modules_repo, "--cache-status", "warm", "--ls").stdout.split() == [
+        "lint@a",
+        "lint@b",
+    ]
+    assert (modules_repo / ".qik" / "manifests").is_dir()
+
+
+def test_two_sleeps_run_in_parallel(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = '[commands]\none = "sleep 1"\ntwo = "sleep 1"\n'
+    root = make_repo({"qik.toml": toml})
+    qik(root, "--ls")  # warm the interpreter's file caches
+    start = time.monotonic()
+    result = qik(root, "-n", "2")
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 1.8, elapsed
+
+
+def test_failure_skips_downstream(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = """
+        [commands.up]
+        exec = "exit 4"
+        [commands.down]
+        exec = "echo never"
+        deps = [{type = "command", name = "up"}]
+        """
+    root = make_repo({"qik.toml": toml})
+    result = qik(root, "down")
+    assert result.returncode == 1
+    assert "never" not in result.stdout
+    assert "skipped" in result.stdout
+    assert "1 failed, 1 skipped" in result.stdout
+
+
+def test_timeout_kills_the_command(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = '[commands.slow]\nexec = "sleep 30"\ntimeout = 0.5\n'
+    root = make_repo({"qik.toml": toml})
+    start = time.monotonic()
+    result = qik(root, "slow")
+    assert result.returncode == 1
+    assert time.monotonic() - start < 10
+    assert "timed out" in result.stdout
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_kills_every_child(
+    make_repo: Callable[..., Path], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    toml = """
+        [commands.one]
+        exec = "sh -c 'sleep 60'"
+        deps = ["*.py"]
+        cache-when = "finished"
+        [commands.two]
+        exec = "sleep 60"
+        deps = ["*.py"]
+        cache-when = "finished"
+        """
+    root = make_repo({"qik.toml": toml})
+    proc = subprocess.Popen(
+        [QIK, "-n", "2"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 20
+    sleepers: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(sleepers) < 2:
+        time.sleep(0.1)
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        sleepers = [k for k in kids if _is_sleep(k)]
+    assert len(sleepers) == 2, "the commands never started"
+    everyone = psutil.Process(proc.pid).children(recursive=True)
+    start = time.monotonic()
+    proc.send_signal(sig)
+    assert proc.wait(timeout=5) == code
+    assert time.monotonic() - start < 2
+    time.sleep(0.2)
+    alive = [p for p in everyone if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    manifests = root / "._qik" / "manifests"
+    assert not manifests.exists() or not any(manifests.rglob("*.json"))
+
+
+def _is_sleep(proc: psutil.Process) -> bool:
+    try:
+        return proc.name() == "sleep"
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize(
+    "toml, code",
+    [
+        ("[commands.x\nexec = 1", "toml-syntax"),
+        ("[commands.x]\nexec = 'a'\ndepz = []", "unknown-key"),
+        ("[commands.x]\nexec = 3", "wrong-type"),
+        ("[commands.x]\nexec = 'a'\ndeps = [{type = 'nope'}]", "unknown-dep-type"),
+        ("[commands.x]\nexec = 'a'\ndeps = ['a']\ncache = 'nowhere'", "unknown-cache"),
+        (
+            "[commands.x]\nexec = 'a'\ndeps = [{type = 'command', name = 'y'}]\n"
+            "[commands.y]\nexec = 'b'\ndeps = [{type = 'command', name = 'x'}]",
+            "dep-cycle",
+        ),
+        ("vars = ['token']\n[commands.x]\nexec = 'echo {ctx.token}'", "missing-var"),
+    ],
+)
+def test_config_errors_are_coded(
+    make_repo: Callable[..., Path], qik: Qik, toml: str, code: str
+) -> None:
+    root = make_repo({"qik.toml": toml})
+    result = qik(root)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"error[{code}]" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_command_and_module(modules_repo: Path, qik: Qik) -> None:
+    unknown = qik(modules_repo, "nope")
+    assert unknown.returncode == 2 and "error[unknown-command]" in unknown.stderr
+    module = qik(modules_repo, "-m", "zz")
+    assert module.returncode == 2 and "error[unknown-module]" in module.stderr
+
+
+def test_cycle_error_names_the_cycle(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = (
+        "[commands.x]\nexec = 'a'\ndeps = [{type = 'command', name = 'y'}]\n"
+        "[commands.y]\nexec = 'b'\ndeps = [{type = 'command', name = 'x'}]"
+    )
+    result = qik(make_repo({"qik.toml": toml}), "--ls")
+    assert "x -> y -> x" in result.stderr or "y -> x -> y" in result.stderr
+
+
+def test_no_config_found(tmp_path: Path, qik: Qik) -> None:
+    result = qik(tmp_path)
+    assert result.returncode == 2
+    assert "error[config-not-found]" in result.stderr
