@@ -118,7 +118,7 @@ def test_show(repo: Path) -> None:
 
 def test_errors_carry_git_stderr(repo: Path) -> None:
     with pytest.raises(GitError) as info:
-        list(qgit.ls_tree(repo, "no-such-rev"))
+        qgit.ls_tree(repo, "no-such-rev")  # raises at the call, not on iteration
     assert info.value.code == "git-error"
     assert "no-such-rev" in info.value.message
     assert "ls-tree" in info.value.message

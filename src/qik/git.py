@@ -146,10 +146,7 @@ def blobs_and_status(root: Path, under: str = "") -> tuple[dict[str, str], Workt
 def ls_tree(root: Path, rev: str, under: str = "") -> Iterator[StagedFile]:
     """The files of ``rev``'s tree, from ``git ls-tree -r`` (no checkout). Submodules skipped."""
     out = _run(root, ["ls-tree", "-r", "-z", "--full-tree", rev, "--", *_limit(under)])
-    prefix = _prefix(under)
-    for mode, kind, blob, path in _LS_TREE_RE.findall(_decode(out)):
-        if kind == "blob":
-            yield StagedFile(mode, blob, path[len(prefix) :])
+    return _parse_tree(_decode(out), under)
 
 
 def merge_base(root: Path, a: str, b: str) -> str:
@@ -215,6 +212,13 @@ def _parse_stage(text: str, under: str) -> Iterator[StagedFile]:
         if record[end + 1] == "0" and record[:6] != _SUBMODULE_MODE:
             yield StagedFile(record[:6], record[7:end], record[skip:])
     yield from _unmerged(records, end, skip)
+
+
+def _parse_tree(text: str, under: str) -> Iterator[StagedFile]:
+    skip = len(_prefix(under))
+    for mode, kind, blob, path in _LS_TREE_RE.findall(text):
+        if kind == "blob":  # not "commit": a submodule
+            yield StagedFile(mode, blob, path[skip:])
 
 
 def _parse_blobs(text: str, under: str) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qik.fingerprint import FileIndex, GlobError, Matcher, match
 from qik.fingerprint.globs import parse
+
+from .conftest import MakeGitRepo, git
 
 PATHS = (
     ".hidden.py",
@@ -36,62 +40,62 @@ UNDER_A = tuple(p for p in ALL if p.startswith("a/"))
 PKG = ("src/pkg/__init__.py", "src/pkg/mod.py", "src/pkg/notes.md", "src/pkg/sub/deep.py")
 
 
-@pytest.mark.parametrize(
-    ("pattern", "expected"),
-    [
-        # anchored: a bare file name is the root file only
-        ("requirements.in", ("requirements.in",)),
-        ("a/requirements.in", ("a/requirements.in",)),
-        ("**/requirements.in", ("a/requirements.in", "requirements.in")),
-        # * and ? stay within a segment; wildcard patterns match whole paths
-        ("*.py", (".hidden.py", "setup.py")),
-        ("*.md", ("README.md",)),
-        ("*", (".hidden.py", "README.md", "requirements.in", "setup.py")),
-        ("a/*.py", ("a/x.py",)),
-        ("a/*", ("a/requirements.in", "a/x.py")),
-        ("a/?.py", ("a/x.py",)),
-        ("a/[xy].py", ("a/x.py",)),
-        ("src/*/mod.py", ("src/pkg/mod.py",)),
-        (
-            "src/pkg*/*.py",
-            ("src/pkg-x/r.py", "src/pkg/__init__.py", "src/pkg/mod.py", "src/pkgextra/q.py"),
-        ),
-        # **/ crosses directories, including none
-        ("**/*.py", PY),
-        ("docs/**/*.md", ("docs/guide/intro.md", "docs/index.md")),
-        ("**/*.md", ("README.md", "docs/guide/intro.md", "docs/index.md", "src/pkg/notes.md")),
-        ("src/pkg/**/*.py", ("src/pkg/__init__.py", "src/pkg/mod.py", "src/pkg/sub/deep.py")),
-        # qik 0.2's **.py
-        ("**.py", PY),
-        ("a/**.py", ("a/b/c/z.py", "a/b/y.py", "a/x.py")),
-        # a directory matches everything below it
-        ("a", UNDER_A),
-        ("a/", UNDER_A),
-        ("a/**", UNDER_A),
-        ("a/*/", ("a/b/c/z.py", "a/b/data.txt", "a/b/y.py")),
-        ("src/pkg", PKG),  # not src/pkg-x nor src/pkgextra
-        ("src/pkg/", PKG),
-        ("x.py", ("x.py/inner.txt",)),
-        # leading ./ and /, dot segments, whitespace
-        ("./a/x.py", ("a/x.py",)),
-        ("/a/x.py", ("a/x.py",)),
-        ("./**.py", PY),
-        ("/a//b/./c/z.py", ("a/b/c/z.py",)),
-        ("  a/x.py  ", ("a/x.py",)),
-        # everything
-        (".", ALL),
-        ("./", ALL),
-        ("**", ALL),
-        # odd names
-        ("dir with space/*.py", ("dir with space/f.py",)),
-        ("ünï/*.py", ("ünï/ç.py",)),
-        ("#x", ()),  # not a comment once anchored: the file "#x", absent
-        # nothing
-        ("missing", ()),
-        ("missing/**/*.py", ()),
-        ("a/x.py/", ()),  # a file is not a directory
-    ],
-)
+MATCH_CASES: list[tuple[str, tuple[str, ...]]] = [
+    # anchored: a bare file name is the root file only
+    ("requirements.in", ("requirements.in",)),
+    ("a/requirements.in", ("a/requirements.in",)),
+    ("**/requirements.in", ("a/requirements.in", "requirements.in")),
+    # * and ? stay within a segment; wildcard patterns match whole paths
+    ("*.py", (".hidden.py", "setup.py")),
+    ("*.md", ("README.md",)),
+    ("*", (".hidden.py", "README.md", "requirements.in", "setup.py")),
+    ("a/*.py", ("a/x.py",)),
+    ("a/*", ("a/requirements.in", "a/x.py")),
+    ("a/?.py", ("a/x.py",)),
+    ("a/[xy].py", ("a/x.py",)),
+    ("src/*/mod.py", ("src/pkg/mod.py",)),
+    (
+        "src/pkg*/*.py",
+        ("src/pkg-x/r.py", "src/pkg/__init__.py", "src/pkg/mod.py", "src/pkgextra/q.py"),
+    ),
+    # **/ crosses directories, including none
+    ("**/*.py", PY),
+    ("docs/**/*.md", ("docs/guide/intro.md", "docs/index.md")),
+    ("**/*.md", ("README.md", "docs/guide/intro.md", "docs/index.md", "src/pkg/notes.md")),
+    ("src/pkg/**/*.py", ("src/pkg/__init__.py", "src/pkg/mod.py", "src/pkg/sub/deep.py")),
+    # qik 0.2's **.py
+    ("**.py", PY),
+    ("a/**.py", ("a/b/c/z.py", "a/b/y.py", "a/x.py")),
+    # a directory matches everything below it
+    ("a", UNDER_A),
+    ("a/", UNDER_A),
+    ("a/**", UNDER_A),
+    ("a/*/", ("a/b/c/z.py", "a/b/data.txt", "a/b/y.py")),
+    ("src/pkg", PKG),  # not src/pkg-x nor src/pkgextra
+    ("src/pkg/", PKG),
+    ("x.py", ("x.py/inner.txt",)),
+    # leading ./ and /, dot segments, whitespace
+    ("./a/x.py", ("a/x.py",)),
+    ("/a/x.py", ("a/x.py",)),
+    ("./**.py", PY),
+    ("/a//b/./c/z.py", ("a/b/c/z.py",)),
+    ("  a/x.py  ", ("a/x.py",)),
+    # everything
+    (".", ALL),
+    ("./", ALL),
+    ("**", ALL),
+    # odd names
+    ("dir with space/*.py", ("dir with space/f.py",)),
+    ("ünï/*.py", ("ünï/ç.py",)),
+    ("#x", ()),  # not a comment once anchored: the file "#x", absent
+    # nothing
+    ("missing", ()),
+    ("missing/**/*.py", ()),
+    ("a/x.py/", ()),  # a file is not a directory
+]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), MATCH_CASES)
 def test_match(pattern: str, expected: tuple[str, ...]) -> None:
     assert match(INDEX, pattern) == tuple(sorted(expected))
 
@@ -164,3 +168,23 @@ def test_prefix_slice_agrees_with_a_full_scan() -> None:
 def test_empty_index() -> None:
     assert Matcher(()).match("**/*.py") == ()
     assert Matcher(()).match("a") == ()
+
+
+# Where qik deliberately differs from git: "**.py" (git reads "*.py") and wildcards naming
+# directories ("a/*/": git matches no file, qik the files below).
+GIT_GLOB_PATTERNS = [
+    pattern
+    for pattern, _ in MATCH_CASES
+    if not re.search(r"(^|/)\*\*[^/]", pattern) and not ("*" in pattern and pattern.endswith("/"))
+]
+
+
+def test_agrees_with_git_glob_pathspecs(make_git_repo: MakeGitRepo) -> None:
+    """qik 0.2 handed deps to git as ``:(glob)`` pathspecs; we match what git matches."""
+    root = make_git_repo(dict.fromkeys(PATHS, "x"))
+    index = FileIndex.from_worktree(root)
+    for pattern in GIT_GLOB_PATTERNS:
+        by_git = git(root, "ls-files", "-z", "--", f":(glob){pattern.strip().lstrip('/')}").split(
+            "\0"
+        )[:-1]
+        assert match(index, pattern) == tuple(sorted(by_git)), pattern

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qik.fingerprint.files import FileIndex, FileIndexError
 from qik.fingerprint.globs import GlobError, Matcher, match
-from qik.fingerprint.hashing import FORMAT_VERSION, digest_parts, glob_digest
+from qik.fingerprint.hashing import FORMAT_VERSION, Part, Value, digest_parts, glob_digest
 
 __all__ = [
     "FORMAT_VERSION",
@@ -12,6 +12,8 @@ __all__ = [
     "FileIndexError",
     "GlobError",
     "Matcher",
+    "Part",
+    "Value",
     "digest_parts",
     "glob_digest",
     "match",

@@ -191,54 +191,59 @@ def _pop_subtree(paths: list[str], prefix: str) -> list[str]:
     return removed
 
 
-# A stat-cache entry: [size, mtime_ns, inode, blob id].
-_CacheEntry = list[object]
+# A stat-cache entry: size, mtime_ns, inode, blob id.
+_CacheEntry = tuple[int, int, int, str]
 
 
 def _hash_tree(root: Path, *, write_cache: bool) -> dict[str, str]:
     """Blob id of every file under ``root`` (no git), reusing digests of unchanged files."""
-    started_ns = time.time_ns()
+    trust_before_ns = time.time_ns() - _RACY_NS
     cache = _load_cache(root / _CACHE_FILE)
     fresh: dict[str, _CacheEntry] = {}
     blobs: dict[str, str] = {}
+    rehashed = False
     for path, st in _walk(root):
-        key: _CacheEntry = [st.st_size, st.st_mtime_ns, st.st_ino]
-        cached = cache.get(path)
-        digest = cached[3] if cached is not None and cached[:3] == key else None
-        if not isinstance(digest, str):
+        entry = cache.get(path)
+        if entry is None or entry[:3] != (st.st_size, st.st_mtime_ns, st.st_ino):
             digest = blob_id(root / path)
-        if digest is None:
-            continue
-        blobs[path] = digest
-        if st.st_mtime_ns < started_ns - _RACY_NS:
-            fresh[path] = [*key, digest]
-    if write_cache and fresh != cache:
+            if digest is None:
+                continue
+            entry, rehashed = (st.st_size, st.st_mtime_ns, st.st_ino, digest), True
+        blobs[path] = entry[3]
+        if st.st_mtime_ns < trust_before_ns:
+            fresh[path] = entry
+    # Unchanged unless a digest was computed or a file went away.
+    if write_cache and (rehashed or len(fresh) != len(cache)):
         _save_cache(root / _CACHE_FILE, fresh)
     return blobs
 
 
 def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
     """(posix path relative to ``root``, lstat) of every file, symlink included, not followed."""
+    # Plain strings, not Path objects: this runs for every directory and file of the tree.
+    base = os.path.join(root, "")
     stack = [""]
     while stack:
         rel = stack.pop()
         try:
-            entries = list(os.scandir(root / rel if rel else root))
+            entries = list(os.scandir(base + rel))
         except (FileNotFoundError, NotADirectoryError):
-            continue
+            continue  # removed while we walk
         for entry in entries:
-            path = f"{rel}{entry.name}"
+            path = rel + entry.name
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in _SKIP_DIRS:
                     stack.append(f"{path}/")
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    yield path, entry.stat(follow_symlinks=False)
+                continue
+            try:
+                yield path, entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
 
 
 def _load_cache(file: Path) -> dict[str, _CacheEntry]:
-    # A missing, truncated or foreign cache is only a cold start; entries are checked one by
-    # one as they are used.
+    # A missing, truncated or foreign cache is only a cold start, and a malformed entry only
+    # a miss.
     try:
         data = json.loads(file.read_bytes())
     except (OSError, ValueError):
@@ -248,11 +253,17 @@ def _load_cache(file: Path) -> dict[str, _CacheEntry]:
     entries = data.get("entries")
     if not isinstance(entries, dict):
         return {}
-    return {path: entry for path, entry in entries.items() if _is_entry(entry)}
+    return {path: entry for path, raw in entries.items() if (entry := _as_entry(raw))}
 
 
-def _is_entry(entry: object) -> bool:
-    return isinstance(entry, list) and len(entry) == 4
+def _as_entry(raw: object) -> _CacheEntry | None:
+    if isinstance(raw, list) and len(raw) == 4:  # the four fields of _CacheEntry
+        size, mtime_ns, inode, digest = raw
+        if all(type(field) is int for field in (size, mtime_ns, inode)) and isinstance(
+            digest, str
+        ):
+            return (size, mtime_ns, inode, digest)
+    return None
 
 
 def _save_cache(file: Path, entries: dict[str, _CacheEntry]) -> None:
