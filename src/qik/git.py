@@ -236,7 +236,7 @@ def _parse_blobs(text: str, under: str) -> dict[str, str]:
 def _split_stage(text: str, under: str) -> tuple[list[str], int, int]:
     """The records of ``ls-files -s -z``, where each blob id ends, and where each path starts.
 
-    Records are ``%06o <blob> <stage>\t<path>``: slicing fixed-width fields is several times
+    Records are ``%06o <blob> <stage> TAB <path>``: slicing fixed-width fields is several times
     faster than a regex or a split per record over 15,000 records.
     """
     records = text.split("\0")
@@ -290,19 +290,25 @@ class _Call(NamedTuple):
 
 
 def _start(cwd: Path, args: Sequence[str]) -> _Call:
-    # TODO(proc.py): STYLE.md wants every subprocess to start in qik.proc; move _start and
-    # _finish there once it exists.
+    # TODO(proc.py): STYLE.md wants every subprocess to start in qik.proc, which so far only
+    # runs shell commands into a log file; move _start and _finish there when it can capture.
     git = _git()
     if git is None:
         raise GitError("git is not installed or not on PATH", hint="install git (2.25 or newer)")
-    proc = subprocess.Popen(
-        [git, "--literal-pathspecs", *args],
-        cwd=cwd,
-        env=_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    try:
+        proc = subprocess.Popen(
+            [git, "--literal-pathspecs", *args],
+            cwd=cwd,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as exc:  # cwd missing or not a directory
+        raise GitError(
+            f"can't run `git {' '.join(args)}` in {cwd}: {exc.strerror}",
+            hint="check that the project directory exists",
+        ) from exc
     return _Call(args, proc)
 
 

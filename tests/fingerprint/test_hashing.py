@@ -69,3 +69,10 @@ def test_empty_match_has_a_stable_distinct_digest() -> None:
     assert empty == glob_digest(FileIndex.of({}), "**")
     assert empty != glob_digest(INDEX, "b/**")
     assert empty not in {digest_parts([]), *INDEX.blobs.values()}
+
+
+def test_glob_digest_is_memoized_per_index() -> None:
+    index = FileIndex.of(dict(INDEX.blobs))
+    first = glob_digest(index, "**/*.py")
+    assert glob_digest(index, "**/*.py") is first
+    assert glob_digest(FileIndex.of({"a/x.py": "0" * 40}), "**/*.py") != first

@@ -9,7 +9,6 @@ file is hashed the same way, with a stat-keyed cache in ``._qik/filecache.json``
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import json
@@ -25,12 +24,12 @@ from types import MappingProxyType
 
 from qik import git
 from qik.errors import QikError
-from qik.fingerprint.globs import Matcher
+from qik.fingerprint.globs import Matcher, subtree
 
 __all__ = ["FileIndex", "FileIndexError", "blob_id", "hash_blob"]
 
 # qik's own stores live in the project; their churn must never change a dep hash.
-QIK_DIRS = ("._qik/", ".qik/")
+_QIK_DIRS = ("._qik/", ".qik/")
 _SHA256_HEX_LEN = 64
 _CHUNK = 1 << 20
 
@@ -66,7 +65,7 @@ class FileIndex:
         """The index of ``blobs``, without qik's own directories."""
         paths = sorted(blobs)
         owned = dict(blobs)
-        for prefix in QIK_DIRS:
+        for prefix in _QIK_DIRS:
             for path in _pop_subtree(paths, prefix):
                 del owned[path]
         return cls(blobs=MappingProxyType(owned), paths=tuple(paths))
@@ -123,7 +122,7 @@ def _apply_changes(root: Path, blobs: dict[str, str], changes: git.WorktreeChang
         blobs.pop(path, None)
     algorithm = _algorithm(blobs)
     for path in changes.changed:
-        if path.startswith(QIK_DIRS):
+        if path.startswith(_QIK_DIRS):
             continue  # dropped by `of` anyway; don't read a store that isn't ignored
         digest = blob_id(root / path, algorithm)
         if digest is None:
@@ -184,8 +183,7 @@ def _under(top: Path, root: Path) -> str:
 
 def _pop_subtree(paths: list[str], prefix: str) -> list[str]:
     """Remove and return the paths under ``prefix`` (ending in "/") from sorted ``paths``."""
-    lo = bisect.bisect_left(paths, prefix)
-    hi = bisect.bisect_left(paths, prefix[:-1] + chr(ord(prefix[-1]) + 1), lo)
+    lo, hi = subtree(paths, prefix)
     removed = paths[lo:hi]
     del paths[lo:hi]
     return removed

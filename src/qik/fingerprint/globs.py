@@ -39,7 +39,7 @@ import pathspec
 
 from qik.errors import QikError
 
-__all__ = ["Glob", "GlobError", "Indexed", "Matcher", "match", "parse"]
+__all__ = ["Glob", "GlobError", "Indexed", "Matcher", "match", "parse", "subtree"]
 
 _WILDCARDS = frozenset("*?[\\")
 
@@ -146,14 +146,14 @@ class Matcher:
             return self._scan_literal(glob.literal, glob.is_dir)
         if glob.regex is None:
             return ()
-        lo, hi = _subtree(self._paths, glob.prefix)
+        lo, hi = subtree(self._paths, glob.prefix)
         # gitignore regexes also match a directory's descendants ("x/*.py" matches
         # "x/a.py/b"), and pathspec versions differ on which; fullmatch pins "whole path".
         test = glob.regex.search if glob.is_dir else glob.regex.fullmatch
         return tuple([path for path in self._paths[lo:hi] if test(path)])
 
     def _scan_literal(self, literal: str, is_dir: bool) -> tuple[str, ...]:
-        lo, hi = _subtree(self._paths, f"{literal}/")
+        lo, hi = subtree(self._paths, f"{literal}/")
         below = tuple(self._paths[lo:hi])
         if is_dir:
             return below
@@ -224,7 +224,7 @@ def _gitignore_pattern() -> Callable[[str], pathspec.Pattern]:
         return pathspec.lookup_pattern("gitwildmatch")
 
 
-def _subtree(paths: Sequence[str], prefix: str) -> tuple[int, int]:
+def subtree(paths: Sequence[str], prefix: str) -> tuple[int, int]:
     """The slice of sorted ``paths`` starting with ``prefix`` ("" or ending in "/")."""
     if not prefix:
         return 0, len(paths)

@@ -15,10 +15,11 @@ Worked example, ``digest_parts([("exec", "make")])`` hashes::
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, TypeAlias
 
-from qik.fingerprint.globs import Indexed, match
+from qik.fingerprint.globs import Indexed, Matcher, match
 
 __all__ = ["FORMAT_VERSION", "Part", "Value", "digest_parts", "glob_digest"]
 
@@ -33,6 +34,11 @@ Part: TypeAlias = tuple[str, Value]
 
 _HEADER = b"qik-dep-hash:%d," % FORMAT_VERSION
 
+# Per file index (through its matcher, which lives exactly as long): pattern -> glob digest.
+# A [base] dep such as "**/*.py" enters every runnable's dep hash; without this, 900
+# runnables would encode the same 15,000 files 900 times.
+_GLOB_DIGESTS: weakref.WeakKeyDictionary[Matcher, dict[str, str]] = weakref.WeakKeyDictionary()
+
 
 def digest_parts(parts: Sequence[Part]) -> str:
     """The SHA-256 hex digest of ``parts`` in the canonical encoding (order matters)."""
@@ -43,10 +49,14 @@ def glob_digest(index: _GlobIndex, pattern: str) -> str:
     """The digest of the files ``pattern`` matches: their sorted (path, content digest) pairs.
 
     No match has a digest too (of an empty list), distinct from any file's, so a dep whose
-    files all disappear still changes the dep hash.
+    files all disappear still changes the dep hash. Memoized per index, like matches.
     """
-    files = [(path, index.blobs[path]) for path in match(index, pattern)]
-    return digest_parts([("files", files)])
+    memo = _GLOB_DIGESTS.setdefault(index.matcher, {})
+    digest = memo.get(pattern)
+    if digest is None:
+        files = [(path, index.blobs[path]) for path in match(index, pattern)]
+        digest = memo[pattern] = digest_parts([("files", files)])
+    return digest
 
 
 class _GlobIndex(Indexed, Protocol):
