@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from qik.deps import DepDigest, DepEnv, digest_dep
+from qik.config.schema import GlobDep
+from qik.deps import DepDigest, DepEnv, digest_dep, digest_globs
 from qik.fingerprint.hashing import FORMAT_VERSION, digest_parts
 from qik.graph.dag import Dag
 from qik.graph.expand import Runnable
@@ -47,8 +48,13 @@ Lookup = Callable[[str, Runnable], "tuple[Manifest, str] | None"]
 def fingerprint(runnable: Runnable, env: DepEnv) -> Fingerprint:
     """The dep hash of one runnable, from its resolved exec, artifacts and deps."""
     deps: list[DepDigest] = []
+    globs = [d.pattern for d in runnable.deps if isinstance(d, GlobDep)]
+    combined = any(p.startswith("!") for p in globs)
+    if combined:  # a negation applies to the patterns before it: match them together
+        deps.append(digest_globs(globs, env))
     for dep in runnable.deps:
-        deps.extend(digest_dep(dep, env))
+        if not (combined and isinstance(dep, GlobDep)):
+            deps.extend(digest_dep(dep, env))
     parts = [
         ("format", str(FORMAT_VERSION)),
         ("exec", runnable.exec),

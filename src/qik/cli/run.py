@@ -12,7 +12,13 @@ from typing import Any
 
 from qik.options import Options, merge_options
 
-__all__ = ["execute_run"]
+__all__ = ["execute_run", "pool_was_started"]
+
+_POOL_STARTED: list[bool] = []
+
+
+def pool_was_started() -> bool:
+    return bool(_POOL_STARTED)
 
 
 def execute_run(flags: dict[str, Any]) -> int:
@@ -113,6 +119,7 @@ def _execute(plan: Any, options: Options, start: float) -> int:
         import loky
 
         pools.append(loky.get_reusable_executor(max_workers=_workers(options), timeout=60))
+        _POOL_STARTED.append(True)
         return pools[0]
 
     scheduler = Scheduler(

@@ -17,7 +17,14 @@ from qik.errors import QikError
 from qik.fingerprint.globs import Matcher, match
 from qik.graph.expand import ResolvedDep, UpstreamDep
 
-__all__ = ["DepDigest", "DepEnv", "FileSource", "digest_dep", "pydist_version"]
+__all__ = [
+    "DepDigest",
+    "DepEnv",
+    "FileSource",
+    "digest_dep",
+    "digest_globs",
+    "pydist_version",
+]
 
 
 class FileSource(Protocol):
@@ -64,6 +71,13 @@ def _files_digest(files: tuple[tuple[str, str], ...]) -> str:
 def _glob(dep: GlobDep, env: DepEnv) -> list[DepDigest]:
     files = tuple((p, env.files.digest(p) or "") for p in match(env.files, dep.pattern))
     return [DepDigest(f"glob:{dep.pattern}", _files_digest(files), files)]
+
+
+def digest_globs(patterns: list[str], env: DepEnv) -> DepDigest:
+    """Glob deps of one runnable taken together, so ``!pattern`` removes earlier matches."""
+    paths = env.files.matcher.match_all(patterns)
+    files = tuple((p, env.files.digest(p) or "") for p in paths)
+    return DepDigest("glob:" + " ".join(patterns), _files_digest(files), files)
 
 
 def _const(dep: ConstDep, env: DepEnv) -> list[DepDigest]:

@@ -1,0 +1,99 @@
+"""The DAG and selection are pure: table tests over small hand-built projects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qik.config.schema import Command, CommandDep, GlobDep, Module, Project
+from qik.errors import GraphError, SelectionError
+from qik.graph.dag import Selector, build_dag, select
+from qik.graph.expand import expand
+
+
+def _project(*commands: Command, modules: tuple[str, ...] = ()) -> Project:
+    return Project(
+        root=Path("/r"),
+        config_path=Path("/r/qik.toml"),
+        commands={c.name: c for c in commands},
+        modules={m: Module(name=m, path=m) for m in modules},
+    )
+
+
+LINT = Command("lint", "ruff {module.dir}", deps=(GlobDep("{module.dir}/**.py"),), tags=("py",))
+CHECK = Command("check", "mypy", deps=(GlobDep("**.py"), CommandDep("lint")), cache="repo")
+TEST = Command("test", "pytest {module.dir}", deps=(CommandDep("lint"),))
+FMT = Command("fmt", "ruff format")
+
+
+def _select(project: Project, **kwargs: object) -> list[str]:
+    dag = build_dag(expand(project))
+    return select(dag, Selector(**kwargs), known_modules=project.modules)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({}, ["lint@a", "lint@b", "check", "test@a", "test@b", "fmt"]),
+        ({"names": ("check",)}, ["lint@a", "lint@b", "check"]),
+        ({"names": ("check",), "isolated": True}, ["check"]),
+        ({"names": ("test@b",)}, ["lint@b", "test@b"]),
+        ({"modules": ("a",)}, ["lint@a", "test@a"]),
+        ({"tags": ("py",)}, ["lint@a", "lint@b"]),
+        ({"caches": ("repo",)}, ["check"]),
+        ({"names": ("fmt", "lint")}, ["lint@a", "lint@b", "fmt"]),
+    ],
+)
+def test_selection(kwargs: dict[str, object], expected: list[str]) -> None:
+    project = _project(LINT, CHECK, TEST, FMT, modules=("a", "b"))
+    assert _select(project, **kwargs) == expected
+
+
+def test_parametrized_dep_follows_the_module() -> None:
+    dag = build_dag(expand(_project(LINT, TEST, modules=("a", "b"))))
+    assert dag.upstream["test@a"] == ("lint@a",)
+
+
+def test_unparametrized_dep_on_parametrized_command_means_all() -> None:
+    dag = build_dag(expand(_project(LINT, CHECK, modules=("a", "b"))))
+    assert dag.upstream["check"] == ("lint@a", "lint@b")
+
+
+def test_isolated_dep_never_joins() -> None:
+    down = Command("down", "x", deps=(CommandDep("fmt", isolated=True),))
+    assert _select(_project(FMT, down), names=("down",)) == ["down"]
+
+
+def test_cycle_names_its_path() -> None:
+    a = Command("a", "x", deps=(CommandDep("b"),))
+    b = Command("b", "x", deps=(CommandDep("c"),))
+    c = Command("c", "x", deps=(CommandDep("a"),))
+    with pytest.raises(GraphError, match=r"a -> b -> c -> a") as info:
+        build_dag(expand(_project(a, b, c)))
+    assert info.value.code == "dep-cycle"
+
+
+def test_deep_chain_has_no_recursion_limit() -> None:
+    chain = [Command("c0", "x")] + [
+        Command(f"c{i}", "x", deps=(CommandDep(f"c{i - 1}"),)) for i in range(1, 3000)
+    ]
+    dag = build_dag(expand(_project(*chain)))
+    assert dag.order[0] == "c0" and dag.order[-1] == "c2999"
+
+
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [({"names": ("nope",)}, "unknown-command"), ({"modules": ("zz",)}, "unknown-module")],
+)
+def test_selection_errors(kwargs: dict[str, object], code: str) -> None:
+    with pytest.raises(SelectionError) as info:
+        _select(_project(LINT, modules=("a",)), **kwargs)
+    assert info.value.code == code
+
+
+def test_unknown_command_dep() -> None:
+    bad = Command("bad", "x", deps=(CommandDep("ghost"),))
+    with pytest.raises(GraphError) as info:
+        build_dag(expand(_project(bad)))
+    assert info.value.code == "unknown-command-dep"
