@@ -119,10 +119,9 @@ def _from_decode_error(exc: tomllib.TOMLDecodeError, display: str) -> ConfigErro
 
 def _syntax_error(display: str, reason: str, position: tuple[int, int] | None) -> ConfigError:
     # tomllib reports some errors (a key defined twice) without a position.
-    where = f"line {position[0]}, column {position[1]}: " if position else ""
+    where = f"line {position[0]}, column {position[1]}" if position else ""
     return ConfigError(
-        f"{display}: {where}invalid TOML: {reason}",
-        hint=f"fix the TOML syntax {'at ' + where.rstrip(': ') + ' of' if where else 'in'} "
-        f"{display}",
+        f"{display}: {where + ': ' if where else ''}invalid TOML: {reason}",
+        hint=f"fix the TOML syntax {f'at {where} of' if where else 'in'} {display}",
         code="toml-syntax",
     )
