@@ -308,7 +308,8 @@ class Run:
 
 def _verified_log(store: Store, manifest: Manifest) -> IO[bytes]:
     """The log, read and verified in full before the replay counts: never half a bad log."""
-    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+    # Handed to the console, which closes it after printing: no context manager here.
+    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
     try:
         store.copy_to(manifest.log, spool)
     except BaseException:

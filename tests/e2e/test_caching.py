@@ -141,9 +141,10 @@ def test_deleted_artifact_is_restored_byte_identical_with_mode(
     make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
 ) -> None:
     counter = tmp_path / "counter"
+    write = "printf 'bin\\\\000ary' > out/tool"
     toml = f"""
         [commands.build]
-        exec = "echo ran >> {counter}; mkdir -p out; printf 'bin\\\\000ary' > out/tool; chmod 751 out/tool"
+        exec = "echo ran >> {counter}; mkdir -p out; {write}; chmod 751 out/tool"
         deps = ["src/**.py"]
         artifacts = ["out/tool"]
         """

@@ -1,4 +1,4 @@
-"""Commands × modules → runnables, with their templates resolved.
+"""Commands x modules -> runnables, with their templates resolved.
 
 Only ``{module.*}`` and ``{ctx.*}`` placeholders are templates; any other braces (awk
 programs, shell ``${VAR}``) pass through untouched, so a shell line never needs escaping.
