@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -110,8 +112,12 @@ def test_match(pattern: str, expected: tuple[str, ...]) -> None:
         ("a/b/*.py", "a/b/*.py", "a/b/", None),
         ("a/b*/c.py", "a/b*/c.py", "a/", None),
         ("/a//b/./c", "a/b/c", "a/b/", "a/b/c"),
-        ("src/pkg/", "src/pkg", "src/", "src/pkg"),
-        (".", "**", "", None),
+        ("src/pkg/", "src/pkg/", "src/", "src/pkg"),
+        ("src/pkg/**", "src/pkg/", "src/", "src/pkg"),
+        ("a/**/**/b*", "a/**/b*", "a/", None),
+        ("a/*/", "a/*/", "a/", None),
+        (".", "", "", ""),
+        ("**", "", "", ""),
     ],
 )
 def test_parse(pattern: str, body: str, prefix: str, literal: str | None) -> None:
@@ -157,12 +163,41 @@ def test_memoized_per_normalized_pattern() -> None:
 
 def test_prefix_slice_agrees_with_a_full_scan() -> None:
     """The bisected subtree never loses a match a scan of every path would find."""
-    patterns = ["**/*.py", "a/**", "src/pkg*/*.py", "src/*/mod.py", "a/*/", "docs/**/*.md", "*"]
-    for pattern in patterns:
-        glob = parse(pattern)
-        assert glob.regex is not None
-        test = glob.regex.search if glob.is_dir else glob.regex.fullmatch
-        assert match(INDEX, pattern) == tuple(p for p in ALL if test(p)), pattern
+    for pattern, _ in MATCH_CASES:
+        regex = parse(pattern).regex
+        if regex is not None:
+            assert match(INDEX, pattern) == tuple(filter(regex.fullmatch, ALL)), pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "paths", "expected"),
+    [
+        ("[ab].py", ["a.py", "b.py", "c.py"], ["a.py", "b.py"]),
+        ("[a-b].py", ["a.py", "b.py", "c.py"], ["a.py", "b.py"]),
+        ("[!a].py", ["a.py", "b.py", "c.py"], ["b.py", "c.py"]),
+        ("[^a].py", ["a.py", "b.py"], ["b.py"]),
+        ("[]a]", ["]", "a", "b"], ["]", "a"]),
+        ("[!-a]", ["-", "a", "b"], ["b"]),
+        ("x[!a]y", ["x/y", "xby"], ["xby"]),  # never "/"
+        ("x?y", ["x/y", "xby"], ["xby"]),
+        ("x*y", ["x/y", "xy", "xaby"], ["xaby", "xy"]),
+        ("a**b", ["ab", "a/b", "axb"], ["ab", "axb"]),  # stars inside a segment are one star
+        ("\\*.py", ["*.py", "a.py"], ["*.py"]),
+        ("a\\[b].txt", ["a[b].txt", "ab.txt"], ["a[b].txt"]),
+        ("a[b", ["a[b", "ab"], ["a[b"]),  # unclosed "[" is literal
+        ("new*", ["new\nline", "new"], ["new", "new\nline"]),
+        ("**/", ["a", "b/c"], ["a", "b/c"]),
+        ("*/", ["a", "b/c", "b/d/e"], ["b/c", "b/d/e"]),
+    ],
+)
+def test_wildcards(pattern: str, paths: list[str], expected: list[str]) -> None:
+    assert Matcher(sorted(paths)).match(pattern) == tuple(sorted(expected))
+
+
+@pytest.mark.parametrize("pattern", ["[z-a].py", "[[:alpha:]]", "a\\"])
+def test_invalid_wildcards(pattern: str) -> None:
+    with pytest.raises(GlobError, match="invalid glob pattern"):
+        parse(pattern)
 
 
 def test_empty_index() -> None:
@@ -182,9 +217,23 @@ GIT_GLOB_PATTERNS = [
 def test_agrees_with_git_glob_pathspecs(make_git_repo: MakeGitRepo) -> None:
     """qik 0.2 handed deps to git as ``:(glob)`` pathspecs; we match what git matches."""
     root = make_git_repo(dict.fromkeys(PATHS, "x"))
+    assert_agrees_with_git(root, GIT_GLOB_PATTERNS)
+
+
+def test_random_patterns_agree_with_git(make_git_repo: MakeGitRepo) -> None:
+    rng = random.Random(20)
+    names = ["a", "b", "ab", "a.py", "b.py", "xay", "[a]", "a b"]
+    paths = {"/".join(rng.choices(names, k=rng.randint(1, 3))) for _ in range(200)}
+    # A path can't be both a file and a directory.
+    files = {p: "x" for p in paths if not any(q.startswith(f"{p}/") for q in paths)}
+    pieces = ["a", "b", "*", "?", "**", "*.py", "[ab]", "[!a]*", "x?y", "b*", "a?", "\\[a]"]
+    patterns = ["/".join(rng.choices(pieces, k=rng.randint(1, 3))) for _ in range(120)]
+    assert_agrees_with_git(make_git_repo(files), patterns)
+
+
+def assert_agrees_with_git(root: Path, patterns: list[str]) -> None:
     index = FileIndex.from_worktree(root)
-    for pattern in GIT_GLOB_PATTERNS:
-        by_git = git(root, "ls-files", "-z", "--", f":(glob){pattern.strip().lstrip('/')}").split(
-            "\0"
-        )[:-1]
+    for pattern in patterns:
+        pathspec = f":(glob){pattern.strip().lstrip('/')}"
+        by_git = git(root, "ls-files", "-z", "--", pathspec).split("\0")[:-1]
         assert match(index, pattern) == tuple(sorted(by_git)), pattern

@@ -7,17 +7,23 @@ Semantics (a pattern as written in ``deps``), those of qik 0.2, which handed pat
   ``a/requirements.in``; ``*.py`` is the Python files at the root, ``**/*.py`` all of them.
 - A pattern without wildcards names a file, or a directory and so every file below it
   (``src``, ``src/``).
-- A pattern with wildcards matches whole paths, with gitignore wildcards (``pathspec``): ``*``
-  and ``?`` stay within one segment, ``**/`` crosses any number of directories, ``[a-z]`` is a
-  class, ``\\`` escapes. So ``src/*`` is the files directly in ``src`` and ``*`` the root files.
-  Ending in ``/`` or ``/**`` it names directories instead: ``src/*/`` is every file in a
-  subdirectory of ``src``, ``src/**`` every file below ``src``.
+- A pattern with wildcards matches whole paths, with gitignore wildcards: ``*`` and ``?``
+  stay within one segment, ``**/`` crosses any number of directories, ``[a-z]``/``[!a-z]``
+  are classes, ``\\`` escapes. So ``src/*`` is the files directly in ``src`` and ``*`` the
+  root files. Ending in ``/`` or ``/**`` it names directories instead: ``src/*/`` is every
+  file in a subdirectory of ``src``, ``src/**`` every file below ``src``.
 - ``**.py`` is read as ``**/*.py``, and ``a/**.py`` as ``a/**/*.py`` (qik 0.2 spelling; git
   and gitignore would read it as ``*.py``).
 - A leading ``./`` or ``/`` is ignored, as are ``.`` segments and surrounding whitespace;
   ``.``, ``./`` and ``**`` match every file. ``..`` is an error: nothing outside the root is
   in the file index.
 - In a list (:meth:`Matcher.match_all`), ``!pattern`` removes what earlier patterns added.
+
+Patterns are translated to regexes here rather than by ``pathspec``: its single-pattern
+regexes differ between 0.12 and 1.x (whether ``dir/*`` and ``*`` reach into subdirectories),
+and a dep hash must select the same files on every machine whatever is installed. The
+translation is gitignore's wildcard rules; ``tests/fingerprint/test_globs.py`` checks it
+against git's own ``:(glob)`` matching.
 
 Speed: every match of a pattern lies in the subtree of its literal directory prefix (the
 segments before the first wildcard). The path list is sorted, so that subtree is one
@@ -31,17 +37,23 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-
-import pathspec
 
 from qik.errors import QikError
 
 __all__ = ["Glob", "GlobError", "Indexed", "Matcher", "match", "parse", "subtree"]
 
 _WILDCARDS = frozenset("*?[\\")
+# One token of a segment: a run of stars, "?", a [class], an escaped character, a dangling
+# backslash, or any other character (a "[" without its "]" included: it is literal).
+_TOKEN = re.compile(
+    r"(?P<star>\*+)|(?P<any>\?)|\[(?P<cls>[!^]?\]?(?:\\.|[^\]\\])*)\]"
+    r"|\\(?P<esc>.)|(?P<dangling>\\$)|(?P<char>.)",
+    re.DOTALL,
+)
+_CLASS_CHAR = re.compile(r"\\(.)|(.)", re.DOTALL)
 
 
 class GlobError(QikError):
@@ -54,19 +66,18 @@ class GlobError(QikError):
 class Glob:
     """A parsed pattern.
 
-    ``body`` is the normalized pattern without the anchoring "/" (``"src/**/*.py"``);
-    ``prefix`` the directory every match lies under (``"src/"``, or ``""``). ``literal`` is
-    the whole body when it has no wildcard (``"src/pkg"``), which is matched without a regex.
-    ``regex`` is None for a pattern that matches nothing (gitignore drops an invalid range).
-    ``is_dir``: the pattern ends with "/" or "/**", so a match of a leading directory of a
-    path selects the path; otherwise the regex must match the whole path.
+    ``body`` is the canonical spelling, without the anchoring "/" and ending in "/" when the
+    pattern names directories (``"src/**/*.py"``, ``"src/*/"``; ``""`` is everything).
+    ``prefix`` is the directory every match lies under (``"src/"``, or ``""``). ``literal`` is
+    set when the pattern has no wildcard (``"src/pkg"``), and is matched without a regex;
+    ``regex`` otherwise, matched against whole paths.
     """
 
     body: str
     negated: bool
+    is_dir: bool
     prefix: str
     literal: str | None
-    is_dir: bool
     regex: re.Pattern[str] | None
 
 
@@ -88,18 +99,19 @@ def parse(pattern: str) -> Glob:
     """
     text = pattern.strip()
     negated = text.startswith("!")
-    segments = _segments(pattern, text[1:] if negated else text) or ["**"]
-    is_dir = text.endswith("/") or segments[-1] == "**"
-    body = "/".join(segments)
-    literal_segments = _literal_head(segments)
-    is_literal = len(literal_segments) == len(segments)
+    segments = _segments(pattern, text[1:] if negated else text)
+    is_dir = text.endswith("/") or not segments or segments[-1] == "**"
+    while segments and segments[-1] == "**":
+        segments.pop()  # "a/**" names the directory a, like "a/"
+    head = _literal_head(segments)
+    is_literal = len(head) == len(segments)
     return Glob(
-        body=body,
+        body="/".join(segments) + ("/" if is_dir and segments else ""),
         negated=negated,
-        prefix="".join(f"{segment}/" for segment in literal_segments[: len(segments) - 1]),
-        literal=body if is_literal else None,
         is_dir=is_dir,
-        regex=None if is_literal else _compile(pattern, f"/{body}{_dir_mark(text)}"),
+        prefix="".join(f"{segment}/" for segment in head[: len(segments) - 1]),
+        literal="/".join(segments) if is_literal else None,
+        regex=None if is_literal else _compile(pattern, segments, is_dir),
     )
 
 
@@ -116,7 +128,7 @@ class Matcher:
 
     def __init__(self, paths: Sequence[str]) -> None:
         self._paths = paths
-        self._memo: dict[tuple[str, bool], tuple[str, ...]] = {}
+        self._memo: dict[str, tuple[str, ...]] = {}
 
     def match(self, pattern: str) -> tuple[str, ...]:
         """The paths ``pattern`` matches, sorted. A lone ``!pattern`` matches nothing."""
@@ -135,25 +147,21 @@ class Matcher:
         return tuple(sorted(selected))
 
     def _match(self, glob: Glob) -> tuple[str, ...]:
-        key = (glob.body, glob.is_dir)
-        hits = self._memo.get(key)
+        hits = self._memo.get(glob.body)
         if hits is None:
-            hits = self._memo[key] = self._scan(glob)
+            hits = self._memo[glob.body] = self._scan(glob)
         return hits
 
     def _scan(self, glob: Glob) -> tuple[str, ...]:
         if glob.literal is not None:
             return self._scan_literal(glob.literal, glob.is_dir)
-        if glob.regex is None:
-            return ()
+        assert glob.regex is not None
         lo, hi = subtree(self._paths, glob.prefix)
-        # gitignore regexes also match a directory's descendants ("x/*.py" matches
-        # "x/a.py/b"), and pathspec versions differ on which; fullmatch pins "whole path".
-        test = glob.regex.search if glob.is_dir else glob.regex.fullmatch
-        return tuple([path for path in self._paths[lo:hi] if test(path)])
+        fullmatch = glob.regex.fullmatch
+        return tuple([path for path in self._paths[lo:hi] if fullmatch(path)])
 
     def _scan_literal(self, literal: str, is_dir: bool) -> tuple[str, ...]:
-        lo, hi = subtree(self._paths, f"{literal}/")
+        lo, hi = subtree(self._paths, f"{literal}/" if literal else "")
         below = tuple(self._paths[lo:hi])
         if is_dir:
             return below
@@ -163,8 +171,17 @@ class Matcher:
         return (literal, *below) if is_file else below
 
 
+def subtree(paths: Sequence[str], prefix: str) -> tuple[int, int]:
+    """The slice of sorted ``paths`` starting with ``prefix`` ("" or ending in "/")."""
+    if not prefix:
+        return 0, len(paths)
+    lo = bisect.bisect_left(paths, prefix)
+    # "/" + 1 is "0": every path under prefix sorts before prefix[:-1] + "0".
+    return lo, bisect.bisect_left(paths, f"{prefix[:-1]}0", lo)
+
+
 def _segments(pattern: str, text: str) -> list[str]:
-    """The path segments of ``text``, with ``.`` and empty ones dropped and ``**x`` split."""
+    """The path segments of ``text``: no empty or ``.`` ones, ``**x`` split, ``**/**`` merged."""
     if not text:
         raise GlobError(
             f"empty glob pattern {pattern!r}",
@@ -172,23 +189,17 @@ def _segments(pattern: str, text: str) -> list[str]:
         )
     segments: list[str] = []
     for segment in text.split("/"):
-        if segment in ("", "."):
-            continue
         if segment == "..":
             raise GlobError(
                 f"glob pattern {pattern!r} points outside the project root",
                 hint="write patterns relative to the project root, without '..'",
             )
         rest = segment.lstrip("*")
-        if segment.startswith("**") and rest:
-            segments.extend(("**", f"*{rest}"))  # qik 0.2's "**.py" is "**/*.py"
-        else:
-            segments.append(segment)
+        parts = ["**", f"*{rest}"] if segment.startswith("**") and rest else [segment]
+        for part in parts:  # qik 0.2's "**.py" is "**/*.py"
+            if part not in ("", ".") and not (part == "**" and segments[-1:] == ["**"]):
+                segments.append(part)
     return segments
-
-
-def _dir_mark(text: str) -> str:
-    return "/" if text.endswith("/") else ""
 
 
 def _literal_head(segments: list[str]) -> list[str]:
@@ -201,33 +212,53 @@ def _literal_head(segments: list[str]) -> list[str]:
     return head
 
 
-def _compile(pattern: str, anchored: str) -> re.Pattern[str] | None:
+def _compile(pattern: str, segments: list[str], is_dir: bool) -> re.Pattern[str]:
+    """The regex of whole paths that ``segments`` match (or lie under, when ``is_dir``)."""
+    parts = [
+        "(?:[^/]+/)*" if segment == "**" else f"{_segment_regex(pattern, segment)}/"
+        for segment in segments
+    ]
+    regex = "".join(parts) + ".+" if is_dir else "".join(parts)[:-1]
     try:
-        compiled = _gitignore_pattern()(anchored)
-    except ValueError as exc:  # pathspec's GitIgnorePatternError
-        raise GlobError(
-            f"invalid glob pattern {pattern!r}: {exc}",
-            hint="use gitignore syntax: *, ?, **/, [abc]; escape special characters with \\",
-        ) from exc
-    if not isinstance(compiled, pathspec.RegexPattern) or compiled.include is None:
-        return None
-    regex: re.Pattern[str] | None = compiled.regex
-    return regex
+        return re.compile(regex, re.DOTALL)
+    except re.error as exc:  # a class range out of order, like [z-a]
+        raise _invalid(pattern, str(exc)) from exc
 
 
-def _gitignore_pattern() -> Callable[[str], pathspec.Pattern]:
-    # pathspec 1.0 renamed "gitwildmatch" to "gitignore" and warns on the old name; 0.12
-    # (our floor) only has the old one. Both compile a single pattern to the same regex.
-    try:
-        return pathspec.lookup_pattern("gitignore")
-    except KeyError:
-        return pathspec.lookup_pattern("gitwildmatch")
+def _segment_regex(pattern: str, segment: str) -> str:
+    """The regex of one path segment: ``*`` and ``?`` never match "/"."""
+    out: list[str] = []
+    for token in _TOKEN.finditer(segment):
+        kind, value = token.lastgroup, token.group(token.lastgroup or 0)
+        if kind == "star":
+            out.append("[^/]*")
+        elif kind == "any":
+            out.append("[^/]")
+        elif kind == "cls":
+            out.append(_class_regex(pattern, value))
+        elif kind == "dangling":
+            raise _invalid(pattern, "it ends with an escaping backslash")
+        else:
+            out.append(re.escape(value))
+    return "".join(out)
 
 
-def subtree(paths: Sequence[str], prefix: str) -> tuple[int, int]:
-    """The slice of sorted ``paths`` starting with ``prefix`` ("" or ending in "/")."""
-    if not prefix:
-        return 0, len(paths)
-    lo = bisect.bisect_left(paths, prefix)
-    # "/" + 1 is "0": every path under prefix sorts before prefix[:-1] + "0".
-    return lo, bisect.bisect_left(paths, f"{prefix[:-1]}0", lo)
+def _class_regex(pattern: str, body: str) -> str:
+    """``[!a-z]`` as a regex class; "-" keeps making ranges, every other character is literal."""
+    if "[:" in body:
+        raise _invalid(pattern, "POSIX character classes like [[:alpha:]] are not supported")
+    negated = body[:1] in ("!", "^")
+    chars = [
+        "-" if char == "-" else re.escape(escaped or char)
+        for escaped, char in _CLASS_CHAR.findall(body[1:] if negated else body)
+    ]
+    # A negated class must not match "/" either; a lookahead keeps "/" out of the class,
+    # where it could become the end of a range ("[^/-a]").
+    return f"(?:(?!/)[^{''.join(chars)}])" if negated else f"[{''.join(chars)}]"
+
+
+def _invalid(pattern: str, why: str) -> GlobError:
+    return GlobError(
+        f"invalid glob pattern {pattern!r}: {why}",
+        hint="use gitignore syntax: *, ?, **/, [abc], [!abc]; escape special characters with \\",
+    )
