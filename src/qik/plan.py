@@ -6,6 +6,7 @@ Reads files, git and the stores; never writes. Everything a run shows before exe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from qik.config.schema import GlobDep
 from qik.deps import DepDigest, DepEnv, digest_dep, digest_globs
 from qik.fingerprint.hashing import FORMAT_VERSION, digest_parts
 from qik.graph.dag import Dag
-from qik.graph.expand import Runnable
+from qik.graph.expand import Runnable, UpstreamDep
 from qik.store.manifest import Manifest
 
 __all__ = ["Fingerprint", "Lookup", "PlanEntry", "fingerprint", "fingerprint_all", "is_replayable"]
@@ -45,24 +46,34 @@ class PlanEntry:
 Lookup = Callable[[str, Runnable], "tuple[Manifest, str] | None"]
 
 
-def fingerprint(runnable: Runnable, env: DepEnv) -> Fingerprint:
-    """The dep hash of one runnable, from its resolved exec, artifacts and deps."""
-    deps: list[DepDigest] = []
+def fingerprint(runnable: Runnable, env: DepEnv, *, with_upstream: bool = True) -> Fingerprint:
+    """The dep hash of one runnable, from its resolved exec, artifacts and deps.
+
+    Every part is a labelled digest, recorded in the manifest, so ``:explain`` can name the
+    one that changed. ``with_upstream=False`` leaves out upstream dep hashes: ``--since``
+    asks whether a runnable's *own* inputs changed (``strict`` deps propagate the rest).
+    """
+    deps = [
+        DepDigest("exec", _sha(runnable.exec)),
+        DepDigest("artifacts", _sha("\n".join(runnable.artifacts))),
+        DepDigest("space", _sha(runnable.space)),
+    ]
     globs = [d.pattern for d in runnable.deps if isinstance(d, GlobDep)]
     combined = any(p.startswith("!") for p in globs)
     if combined:  # a negation applies to the patterns before it: match them together
         deps.append(digest_globs(globs, env))
     for dep in runnable.deps:
-        if not (combined and isinstance(dep, GlobDep)):
-            deps.extend(digest_dep(dep, env))
-    parts = [
-        ("format", str(FORMAT_VERSION)),
-        ("exec", runnable.exec),
-        ("artifacts", "\n".join(runnable.artifacts)),
-        ("space", runnable.space),
-        *((d.label, d.digest) for d in deps),
-    ]
+        if combined and isinstance(dep, GlobDep):
+            continue
+        if not with_upstream and isinstance(dep, UpstreamDep):
+            continue
+        deps.extend(digest_dep(dep, env))
+    parts = [("format", str(FORMAT_VERSION)), *((d.label, d.digest) for d in deps)]
     return Fingerprint(dep_hash=digest_parts(parts), deps=tuple(deps))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def fingerprint_all(

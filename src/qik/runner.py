@@ -149,8 +149,19 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         caches=options.caches,
         isolated=options.isolated,
     )
-    names = select(dag, selector, known_modules=project.modules)
     index = FileIndex.from_worktree(project.root)
+    narrow = None
+    if options.since:
+        since = options.since
+
+        def narrow(candidates: set[str]) -> set[str]:
+            from qik.since import changed_since
+
+            return changed_since(
+                project, dag, candidates, since, index, lambda p, i: _dep_env(p, i, {})
+            )
+
+    names = select(dag, selector, known_modules=project.modules, narrow=narrow)
     caches = Caches(project, warn, read_only=options.cache_read_only)
     prints = fingerprint_all(dag, names, lambda ups: _dep_env(project, index, ups))
     entries = {

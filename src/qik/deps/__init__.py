@@ -110,7 +110,26 @@ def _pydist(dep: PydistDep, env: DepEnv) -> list[DepDigest]:
                 "or set [pydist] ignore-missing = true",
             )
         version = "<missing>"
-    return [DepDigest(f"pydist:{dep.name}", _sha(version))]
+    return [DepDigest(f"pydist:{dep.name}", encode_version(version))]
+
+
+def encode_version(version: str) -> str:
+    """A version as a dep digest: hex, like every digest, yet readable back by ``:explain``."""
+    # The prefix keeps even "1" at the 8 hex digits a manifest's digests need at least.
+    return (_VERSION_PREFIX + version.encode()[:56]).hex()
+
+
+def decode_version(digest: str) -> str | None:
+    try:
+        raw = bytes.fromhex(digest)
+    except ValueError:
+        return None
+    if not raw.startswith(_VERSION_PREFIX):
+        return None
+    return raw[len(_VERSION_PREFIX) :].decode(errors="replace")
+
+
+_VERSION_PREFIX = b"version:"
 
 
 def _upstream(dep: UpstreamDep, env: DepEnv) -> list[DepDigest]:

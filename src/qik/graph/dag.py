@@ -5,7 +5,7 @@ Pure: data in, data out. Selection by cache status lives in the plan (it needs t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qik.errors import GraphError, SelectionError
@@ -102,11 +102,18 @@ def _toposort(upstream: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(order)
 
 
-def select(dag: Dag, selector: Selector, *, known_modules: Iterable[str] = ()) -> list[str]:
+def select(
+    dag: Dag,
+    selector: Selector,
+    *,
+    known_modules: Iterable[str] = (),
+    narrow: Callable[[set[str]], set[str]] | None = None,
+) -> list[str]:
     """The runnables a run covers, in topological order.
 
-    Names, modules, spaces and tags narrow the set; then upstream runnables join unless the
-    run (or the dep) is isolated; then ``--cache`` narrows again.
+    Names, modules, spaces and tags narrow the set, then ``narrow`` (``--since``); then
+    upstream runnables join unless the run (or the dep) is isolated; then ``--cache``
+    narrows again.
     """
     chosen = _by_names(dag, selector.names)
     chosen = _by_modules(dag, chosen, selector.modules, set(known_modules))
@@ -114,6 +121,8 @@ def select(dag: Dag, selector: Selector, *, known_modules: Iterable[str] = ()) -
         chosen = {n for n in chosen if dag.runnables[n].space in selector.spaces}
     if selector.tags:
         chosen = {n for n in chosen if set(dag.runnables[n].tags) & set(selector.tags)}
+    if narrow is not None:
+        chosen = narrow(chosen)
     chosen = _with_upstream(dag, chosen, selector.isolated)
     if selector.caches:
         chosen = {n for n in chosen if dag.runnables[n].cache in selector.caches}

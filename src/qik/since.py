@@ -1,0 +1,202 @@
+"""``--since REF``: the runnables whose own inputs differ between the merge base and now.
+
+A runnable is *changed* when its fingerprint, upstream dep hashes left out, differs between
+the merge base of REF and HEAD and the work tree now (uncommitted and untracked files
+included). File digests at the base come from ``git ls-tree`` and the config from
+``git show``: nothing is checked out. Runnables downstream of a changed one through a
+``strict`` command dep are changed too.
+
+- A runnable that did not exist at the base is changed.
+- pygraph deps compare the files their import graph covers *now*, at both revisions: an
+  import added or removed shows up as an edit of the importing file, which is covered.
+- pydist deps compare versions as configured and installed now, so only
+  ``[pydist] versions`` edits count (an environment is not part of a commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from qik import git
+from qik.config.schema import Project, PygraphDep
+from qik.deps import DepDigest, DepEnv
+from qik.errors import QikError
+from qik.fingerprint.files import FileIndex
+from qik.graph.dag import Dag
+from qik.graph.expand import Runnable, expand
+from qik.plan import fingerprint
+
+__all__ = ["base_revision", "changed_since"]
+
+MakeEnv = Callable[[Project, FileIndex], DepEnv]
+
+
+def base_revision(root: Path, ref: str) -> str:
+    """The merge base of ``ref`` and HEAD, with errors that say how to get there."""
+    if not git.rev_exists(root, ref):
+        raise QikError(
+            f"--since {ref}: no such revision in this clone",
+            code="since-unknown-ref",
+            hint=_fetch_hint(root, ref),
+        )
+    try:
+        return git.merge_base(root, ref, "HEAD")
+    except git.GitError:
+        raise QikError(
+            f"--since {ref}: {ref} and HEAD share no history in this clone",
+            code="since-no-merge-base",
+            hint=_fetch_hint(root, ref),
+        ) from None
+
+
+def _fetch_hint(root: Path, ref: str) -> str:
+    if _is_shallow(root):
+        return (
+            "this is a shallow clone: fetch more history, e.g. `git fetch --unshallow` or "
+            "`git fetch --deepen=200 origin`, or check out with full history "
+            "(GitHub Actions: actions/checkout with fetch-depth: 0)"
+        )
+    return f"fetch it first, e.g. `git fetch origin {ref}`, or name a branch, tag or commit"
+
+
+def _is_shallow(root: Path) -> bool:
+    return (root / ".git" / "shallow").exists() or _git_says_shallow(root)
+
+
+def _git_says_shallow(root: Path) -> bool:
+    import subprocess
+
+    out = subprocess.run(
+        ["git", "rev-parse", "--is-shallow-repository"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() == "true"
+
+
+def changed_since(
+    project: Project,
+    dag: Dag,
+    candidates: Iterable[str],
+    ref: str,
+    index: FileIndex,
+    make_env: MakeEnv,
+) -> set[str]:
+    """The candidates whose own inputs changed since the merge base of ``ref`` and HEAD."""
+    base = base_revision(project.root, ref)
+    base_runnables = _runnables_at(project, base)
+    base_index = FileIndex.from_rev(project.root, base)
+    env_now = make_env(project, index)
+    wanted = set(candidates)
+    # Upstream runnables are compared too: a strict dep on a changed one selects us.
+    scope = _with_upstream(dag, wanted)
+    changed: set[str] = set()
+    for name in sorted(scope):
+        runnable = dag.runnables[name]
+        then = base_runnables.get(name) if base_runnables is not None else None
+        if then is None or _differs(runnable, then, env_now, base_index, make_env, project):
+            changed.add(name)
+    return _with_strict_downstream(dag, changed, scope) & wanted
+
+
+def _with_upstream(dag: Dag, names: set[str]) -> set[str]:
+    result = set(names)
+    stack = list(names)
+    while stack:
+        for up in dag.upstream[stack.pop()]:
+            if up not in result:
+                result.add(up)
+                stack.append(up)
+    return result
+
+
+def _differs(
+    now: Runnable,
+    then: Runnable,
+    env_now: DepEnv,
+    base_index: FileIndex,
+    make_env: MakeEnv,
+    project: Project,
+) -> bool:
+    fp_now = fingerprint(now, env_now, with_upstream=False)
+    covered = {d.label: d.files for d in fp_now.deps if d.label.startswith("pygraph:")}
+    env_then = make_env(project, base_index)
+    env_then.pygraph = _pygraph_at(covered, base_index)
+    fp_then = fingerprint(then, env_then, with_upstream=False)
+    return fp_now.dep_hash != fp_then.dep_hash
+
+
+def _pygraph_at(
+    covered: Mapping[str, tuple[tuple[str, str], ...]], index: FileIndex
+) -> Callable[[PygraphDep, DepEnv], list[DepDigest]]:
+    """Digest a pygraph dep at the base over the files its graph covers now."""
+
+    def digest(dep: PygraphDep, env: DepEnv) -> list[DepDigest]:
+        label = f"pygraph:{dep.pyimport}"
+        files = tuple((path, index.digest(path) or "") for path, _ in covered.get(label, ()))
+        listing = "".join(f"{path}={blob}\n" for path, blob in files)
+        return [DepDigest(label, hashlib.sha256(listing.encode()).hexdigest(), files)]
+
+    return digest
+
+
+def _runnables_at(project: Project, rev: str) -> dict[str, Runnable] | None:
+    """The runnables as configured at ``rev``; None when that config can't be read."""
+    from qik.config.find import ConfigSource, parse_toml
+    from qik.config.load import build_project
+    from qik.config.validate import Loc
+
+    rel = project.config_path.relative_to(project.root).as_posix()
+    raw = git.show(project.root, rev, rel)
+    if raw is None:
+        return None
+    try:
+        data = parse_toml(raw.decode(), rel)
+        if rel.endswith("pyproject.toml"):
+            data = _tool_qik(data)
+        source = ConfigSource(project.root, project.config_path, data, Loc(rel))
+        base = build_project(source, profile=project.profile, environ=_ctx_environ(project))
+        return expand(base)
+    except (QikError, UnicodeDecodeError):
+        return None  # a broken config at the base: everything counts as changed
+
+
+def _tool_qik(data: dict[str, object]) -> dict[str, object]:
+    tool = data.get("tool")
+    qik = tool.get("qik") if isinstance(tool, dict) else None
+    return qik if isinstance(qik, dict) else {}
+
+
+def _ctx_environ(project: Project) -> dict[str, str]:
+    """Context values as resolved now, so both revisions render templates alike."""
+    import os
+
+    env = dict(os.environ)
+    for name, value in project.ctx_values.items():
+        if value is not None:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            env[f"PROJECT__{name.upper()}"] = text
+    return env
+
+
+def _with_strict_downstream(dag: Dag, changed: set[str], candidates: set[str]) -> set[str]:
+    strict_down: dict[str, list[str]] = {}
+    for name in candidates:
+        for dep in dag.runnables[name].upstream:
+            if not dep.strict:
+                continue
+            for up in dag.upstream[name]:
+                if up == dep.name or dag.runnables[up].command == dep.name:
+                    strict_down.setdefault(up, []).append(name)
+    result = set(changed)
+    stack = list(changed)
+    while stack:
+        for down in strict_down.get(stack.pop(), ()):
+            if down not in result:
+                result.add(down)
+                stack.append(down)
+    return result
