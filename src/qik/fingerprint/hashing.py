@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol, TypeAlias
 
 from qik.fingerprint.globs import Indexed, Matcher, match
 
-__all__ = ["FORMAT_VERSION", "Part", "Value", "digest_parts", "glob_digest"]
+__all__ = ["FORMAT_VERSION", "FileSource", "Part", "Value", "digest_parts", "glob_digest"]
 
 FORMAT_VERSION = 1
 """Version of the dep-hash encoding and of what enters a dep hash; mixed into every digest."""
@@ -45,7 +45,7 @@ def digest_parts(parts: Sequence[Part]) -> str:
     return hashlib.sha256(b"".join([_HEADER, *_encode_parts(parts)])).hexdigest()
 
 
-def glob_digest(index: _GlobIndex, pattern: str) -> str:
+def glob_digest(index: FileSource, pattern: str) -> str:
     """The digest of the files ``pattern`` matches: their sorted (path, content digest) pairs.
 
     No match has a digest too (of an empty list), distinct from any file's, so a dep whose
@@ -54,16 +54,15 @@ def glob_digest(index: _GlobIndex, pattern: str) -> str:
     memo = _GLOB_DIGESTS.setdefault(index.matcher, {})
     digest = memo.get(pattern)
     if digest is None:
-        files = [(path, index.blobs[path]) for path in match(index, pattern)]
+        files = [(path, index.digest(path) or "") for path in match(index, pattern)]
         digest = memo[pattern] = digest_parts([("files", files)])
     return digest
 
 
-class _GlobIndex(Indexed, Protocol):
-    """A file index as :func:`glob_digest` reads it (structurally, a ``FileIndex``)."""
+class FileSource(Indexed, Protocol):
+    """What :func:`glob_digest` reads of a file index (a ``FileIndex`` fits)."""
 
-    @property
-    def blobs(self) -> Mapping[str, str]: ...
+    def digest(self, path: str) -> str | None: ...
 
 
 def _encode_parts(parts: Sequence[Part]) -> Iterator[bytes]:
