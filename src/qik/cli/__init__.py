@@ -16,7 +16,7 @@ import typer
 
 from qik import __version__
 
-__all__ = ["app", "main", "qikx_main"]
+__all__ = ["app", "main", "qikx_main", "run_typer"]
 
 app = typer.Typer(
     add_completion=False,
@@ -174,10 +174,15 @@ def main() -> None:
 
 
 def _click_main(argv: list[str]) -> int:
+    return run_typer(app, argv, "qik")
+
+
+def run_typer(typer_app: typer.Typer, argv: list[str], prog: str) -> int:
+    """Run a typer app and return its exit code; usage errors exit 2, Ctrl-C propagates."""
     import click
 
     try:
-        code = app(args=argv, prog_name="qik", standalone_mode=False)
+        code = typer_app(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort:  # click's spelling of Ctrl-C
         raise KeyboardInterrupt from None
     except click.ClickException as exc:  # usage errors: exit 2
