@@ -109,6 +109,8 @@ class Plan:
     entries: dict[str, PlanEntry]
     index: FileIndex
     caches: Caches
+    listed: list[str] | None = None  # with --shard: the runnables this shard owns
+    weights: dict[str, float] = field(default_factory=dict)  # with --shard: expected seconds
 
 
 def _apply_overrides(project: Project, options: Options) -> Project:
@@ -173,7 +175,26 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     if options.cache_status:
         want_warm = options.cache_status == "warm"
         names = [n for n in names if entries[n].is_warm == want_warm]
-    return Plan(project, options, dag, names, prints, entries, index, caches)
+    plan = Plan(project, options, dag, names, prints, entries, index, caches)
+    if options.shard:
+        _apply_shard(plan, options.shard)
+    return plan
+
+
+def _apply_shard(plan: Plan, spec: str) -> None:
+    from qik.history import latest_results
+    from qik.shard import parse_shard, plan_shards
+
+    index, count = parse_shard(spec)
+    cold = [n for n in plan.names if not plan.entries[n].is_warm]
+    caches = dict.fromkeys(["local", "repo", *(plan.entries[n].runnable.cache for n in cold)])
+    stores = [(c, s) for c in caches if (s := plan.caches.store(c)) is not None]
+    found = latest_results(stores, cold)
+    durations = {name: hit.manifest.duration for name, hit in found.items()}
+    shards = plan_shards(plan.names, plan.dag.upstream, cold, durations, count)
+    shard = shards.shards[index - 1]
+    plan.names, plan.listed = list(shard.run), list(shard.listed)
+    plan.weights = dict(shards.weights)
 
 
 def _dep_env(project: Project, index: FileIndex, upstream: Mapping[str, str]) -> DepEnv:

@@ -56,6 +56,7 @@ def _stderr_warn() -> Any:
 
 
 def _list(plan: Any, options: Options) -> int:
+    names = plan.listed if plan.listed is not None else plan.names
     if options.json:
         rows = [
             {
@@ -67,14 +68,21 @@ def _list(plan: Any, options: Options) -> int:
                 "status": "warm" if plan.entries[name].is_warm else "cold",
                 "dep_hash": plan.entries[name].fingerprint.dep_hash,
                 "upstream": [u for u in plan.dag.upstream[name] if u in plan.entries],
+                **_shard_fields(plan, name, options),
             }
-            for name in plan.names
+            for name in names
         ]
         print(json.dumps(rows, indent=2))
     else:
-        out = "".join(f"{name}\n" for name in plan.names)
+        out = "".join(f"{name}\n" for name in names)
         sys.stdout.write(out)
-    return 1 if options.fail and plan.names else 0
+    return 1 if options.fail and names else 0
+
+
+def _shard_fields(plan: Any, name: str, options: Options) -> dict[str, Any]:
+    if not options.shard:
+        return {}
+    return {"shard": options.shard, "expected_seconds": plan.weights.get(name, 0.0)}
 
 
 def _workers(options: Options) -> int:
@@ -86,7 +94,7 @@ def _workers(options: Options) -> int:
 
 
 def _execute(plan: Any, options: Options, start: float) -> int:
-    from qik.console import LiveConsole, PlainConsole, StreamConsole
+    from qik.console import JsonConsole, LiveConsole, PlainConsole, StreamConsole
     from qik.runner import Run
     from qik.scheduler.run import Scheduler
     from qik.scheduler.worker import run_cold
@@ -95,12 +103,15 @@ def _execute(plan: Any, options: Options, start: float) -> int:
     single = len(plan.names) == 1 or workers == 1
     console: Any
     run = Run(plan, lambda m: console.warn(m))
-    if single:
+    if options.json:
+        console = JsonConsole(run.write_log, options.verbosity)
+    elif single:
         console = StreamConsole(run.write_log, options.verbosity)
     elif sys.stdout.isatty() and os.environ.get("CI") is None:
         console = LiveConsole(run.write_log, options.verbosity)
     else:
         console = PlainConsole(run.write_log, options.verbosity)
+        console.github = os.environ.get("GITHUB_ACTIONS") == "true"
 
     class _Reporter:
         def started(self, name: str, request: Any) -> None:
@@ -138,9 +149,35 @@ def _execute(plan: Any, options: Options, start: float) -> int:
         raise
     for pool in pools:  # idle workers would otherwise keep the interpreter's exit waiting
         pool.shutdown(wait=True, kill_workers=True)
-    console.close(results, time.monotonic() - start)
+    wall = time.monotonic() - start
+    console.close(results, wall)
     failed = any(r.status == "failed" for r in results.values())
-    return 1 if failed else 0
+    code = 1 if failed else 0
+    if options.report:
+        _write_report(Path(options.report), plan, results, wall, code)
+    return code
+
+
+def _write_report(path: Path, plan: Any, results: Any, wall: float, code: int) -> None:
+    """``--report FILE``: every runnable's status, source, durations and dep hash, as JSON."""
+    from qik.console import result_record
+
+    rows = []
+    for name in plan.names:
+        row = result_record(results[name]) if name in results else {"name": name}
+        row["dep_hash"] = plan.fingerprints[name].dep_hash
+        rows.append(row)
+    report = {
+        "format": 1,
+        "exit_code": code,
+        "wall": round(wall, 6),
+        "saved": round(sum(r.saved for r in results.values()), 6),
+        "runnables": rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def _stop_children() -> None:

@@ -21,7 +21,15 @@ from typing import BinaryIO, TextIO
 from qik.scheduler.run import Result
 from qik.scheduler.worker import ColdRequest
 
-__all__ = ["BaseConsole", "PlainConsole", "StreamConsole", "summary_line"]
+__all__ = [
+    "BaseConsole",
+    "JsonConsole",
+    "LiveConsole",
+    "PlainConsole",
+    "StreamConsole",
+    "result_record",
+    "summary_line",
+]
 
 # Writes the log of a finished runnable to a binary stream.
 LogWriter = Callable[[Result, BinaryIO], None]
@@ -108,14 +116,69 @@ class BaseConsole:
 
 
 class PlainConsole(BaseConsole):
-    """For CI: a header and the whole log of each runnable as it finishes."""
+    """For CI: a header and the whole log of each runnable as it finishes.
+
+    Under GitHub Actions each log is a collapsible group and each failure an error
+    annotation, so a failed run shows what failed at the top of the job page.
+    """
+
+    github: bool = False
 
     def finished(self, result: Result) -> None:
         if self.verbosity > 0:
-            print(f"── {describe(result)}", file=self.out, flush=True)
-            if self._shows_log(result):
+            header = describe(result)
+            if self.github and self._shows_log(result):
+                print(f"::group::{header}", file=self.out, flush=True)
                 self._print_log(result)
+                print("::endgroup::", file=self.out, flush=True)
+            else:
+                print(f"── {header}", file=self.out, flush=True)
+                if self._shows_log(result):
+                    self._print_log(result)
+        if self.github and result.status == "failed":
+            print(f"::error title=qik: {result.name} failed::{describe(result)}", file=self.out)
         super().finished(result)
+
+
+@dataclass
+class JsonConsole(BaseConsole):
+    """``--json``: one JSON object per event on stdout, for other tools to read."""
+
+    def started(self, name: str, request: ColdRequest) -> None:
+        self._emit({"event": "started", "name": name, "log_path": request.out_path})
+
+    def finished(self, result: Result) -> None:
+        self._emit({"event": "finished", **result_record(result)})
+        super().finished(result)
+
+    def warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self._emit({"event": "warning", "message": message})
+
+    def close(self, results: Mapping[str, Result], wall: float) -> None:
+        counts = {s: sum(1 for r in results.values() if r.status == s) for s in _MARKS}
+        saved = round(sum(r.saved for r in results.values()), 6)
+        self._emit({"event": "summary", "wall": round(wall, 6), "saved": saved, **counts})
+
+    def _emit(self, record: Mapping[str, object]) -> None:
+        import json
+
+        print(json.dumps(record, sort_keys=True), file=self.out, flush=True)
+
+
+def result_record(result: Result) -> dict[str, object]:
+    """One runnable's result as plain data (the run report and the ``--json`` stream)."""
+    return {
+        "name": result.name,
+        "status": result.status,
+        "replayed": result.is_replay,
+        "cache": result.source,
+        "exit_code": result.exit_code,
+        "duration": round(result.duration, 6),
+        "saved": round(result.saved, 6),
+        "timed_out": result.timed_out,
+    }
 
 
 @dataclass
