@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 __all__ = [
     "Tool",
     "base_env",
+    "install_ours_at",
     "install_qik_010",
     "install_turbo",
     "locate_ours",
@@ -105,13 +107,71 @@ def locate_ours(qik: str) -> Tool:
     return Tool("ours", tool.argv, version.version if version.is_available else "")
 
 
+def _bindir(venv: Path) -> Path:
+    return venv / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _export(repo: Path, sha: str, dest: Path) -> str | None:
+    """``git archive`` the commit into ``dest``; an error message, or None."""
+    archive = dest.with_suffix(".tar")
+    is_ok, output = _run(["git", "-C", str(repo), "archive", "-o", str(archive), sha])
+    if not is_ok:
+        return output
+    with tarfile.open(archive) as tar:
+        # The "data" filter refuses absolute paths and links out of dest (3.10.12+, 3.11.4+).
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # pragma: no cover - older patch releases
+            tar.extractall(dest)  # our own repository's commit: trusted
+    archive.unlink()
+    return None
+
+
+def install_ours_at(ref: str, repo: Path, folder: Path, extras: Sequence[str] = ()) -> Tool:
+    """Our qik as committed at ``ref``, installed into its own venv (with ``extras`` beside).
+
+    The work tree is shared with people editing it; measuring a commit gives figures that
+    can be reproduced and are not broken by a half-saved file.
+    """
+    is_ok, sha = _run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"])
+    if not is_ok:
+        return Tool("ours", reason=f"unknown ref {ref!r}: {sha}")
+    venv = folder / f"ours-{sha[:12]}" if not extras else folder / f"ours-{sha[:12]}-extras"
+    qik = (str(_bindir(venv) / "qik"),)
+    if _probe("ours", qik, ["--help"]).is_available:
+        return Tool("ours", qik, f"commit {sha[:12]}{' + ' + ' '.join(extras) if extras else ''}")
+    shutil.rmtree(venv, ignore_errors=True)
+    src = folder / f"ours-src-{sha[:12]}"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    problem = _export(repo, sha, src)
+    if problem:
+        return Tool("ours", reason=f"git archive {sha[:12]} failed: {problem}")
+    for step in (
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(_bindir(venv) / "python"), "-m", "pip", "install", "-q", str(src), *extras],
+    ):
+        is_ok, output = _run(step, timeout=_INSTALL_TIMEOUT)
+        if not is_ok:
+            return Tool("ours", reason=f"installing commit {sha[:12]} failed: {output}")
+    tool = _probe("ours", qik, ["--help"])
+    with_extras = f" + {' '.join(extras)}" if extras else ""
+    return Tool("ours", tool.argv, f"commit {sha[:12]}{with_extras}", tool.reason)
+
+
+def installed_qik_010(folder: Path) -> Tool:
+    """qik 0.2.10 as an earlier run installed it under ``folder``, if it still runs."""
+    tool = _probe("qik-0.2.10", (str(_bindir(folder / "qik-0.2.10") / "qik"),), ["--help"])
+    return Tool(tool.name, tool.argv, "0.2.10", tool.reason)
+
+
 def install_qik_010(folder: Path) -> Tool:
     """A fresh venv with the published qik 0.2.10 from PyPI."""
     venv = folder / "qik-0.2.10"
     is_ok, output = _run([sys.executable, "-m", "venv", str(venv)], timeout=_INSTALL_TIMEOUT)
     if not is_ok:
         return Tool("qik-0.2.10", reason=f"venv failed: {output}")
-    bindir = venv / ("Scripts" if os.name == "nt" else "bin")
+    bindir = _bindir(venv)
     is_ok, output = _run(
         [str(bindir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
          QIK_BASELINE],
@@ -119,8 +179,7 @@ def install_qik_010(folder: Path) -> Tool:
     )  # fmt: skip
     if not is_ok:
         return Tool("qik-0.2.10", reason=f"pip install {QIK_BASELINE} failed: {output}")
-    tool = _probe("qik-0.2.10", (str(bindir / "qik"),), ["--help"])
-    return Tool(tool.name, tool.argv, "0.2.10", tool.reason)
+    return installed_qik_010(folder)
 
 
 def npm_version() -> str | None:
@@ -143,6 +202,14 @@ def _native_turbo(node_modules: Path) -> Path | None:
     return None
 
 
+def installed_turbo(folder: Path) -> Tool:
+    """turbo as an earlier run installed it under ``folder``, if it still runs."""
+    node_modules = folder / "turbo" / "node_modules"
+    binary = _native_turbo(node_modules)
+    shim = node_modules / ".bin" / "turbo"
+    return _probe("turbo", (str(binary),) if binary else (str(shim),), ["--version"])
+
+
 def install_turbo(folder: Path) -> Tool:
     """``npm install turbo@2`` into its own folder, then check the native binary runs."""
     npm = shutil.which("npm")
@@ -158,10 +225,7 @@ def install_turbo(folder: Path) -> Tool:
     )
     if not is_ok:
         return Tool("turbo", reason=f"npm install {TURBO_BASELINE} failed: {output}")
-    binary = _native_turbo(home / "node_modules")
-    shim = home / "node_modules" / ".bin" / "turbo"
-    argv = (str(binary),) if binary else (str(shim),)
-    return _probe("turbo", argv, ["--version"])
+    return installed_turbo(folder)
 
 
 def tool_versions() -> dict[str, str]:

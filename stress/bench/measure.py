@@ -31,10 +31,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Peak:
-    """Peak resident memory in MB: of the sum over the process tree, and of the root alone."""
+    """Peak memory in MB: RSS summed over the process tree, RSS of the root, PSS of the tree."""
 
     tree_mb: float
     root_mb: float
+    tree_pss_mb: float | None  # None where the OS gives no PSS (macOS)
     outcome: Outcome
 
 
@@ -89,18 +90,30 @@ def timed(
     return Outcome(seconds, code, _tail(log) + ("\n[killed at timeout]" if code is None else ""))
 
 
-def _rss(proc: psutil.Process) -> tuple[int, int]:
-    """(tree, root) resident bytes now; processes that vanish mid-walk count as zero."""
+def _pss(proc: psutil.Process) -> int:
+    """Proportional set size: shared pages (libpython, mapped wheels) split between processes.
+
+    Summing RSS over qik and its pool counts the shared pages once per process, so the tree's
+    RSS overstates what the run costs the machine; PSS does not. Linux only (0 elsewhere).
+    """
+    info = proc.memory_full_info()
+    return int(getattr(info, "pss", 0))
+
+
+def _memory(proc: psutil.Process) -> tuple[int, int, int]:
+    """(tree RSS, root RSS, tree PSS) bytes now; processes that vanish mid-walk count as 0."""
     try:
         root = proc.memory_info().rss
+        tree_pss = _pss(proc)
         children = proc.children(recursive=True)
     except psutil.Error:
-        return 0, 0
+        return 0, 0, 0
     tree = root
     for child in children:
         with contextlib.suppress(psutil.Error):
             tree += child.memory_info().rss
-    return tree, root
+            tree_pss += _pss(child)
+    return tree, root, tree_pss
 
 
 def sample_peak_rss(
@@ -121,17 +134,21 @@ def sample_peak_rss(
     start = time.perf_counter()
     proc = _popen(argv, cwd, env, log, None)
     watched = psutil.Process(proc.pid)
-    tree_peak = root_peak = 0
+    tree_peak = root_peak = pss_peak = 0
     is_killed = False
     while proc.poll() is None:
         if time.perf_counter() - start > timeout:
             _kill_tree(proc)
             is_killed = True
             break
-        tree, root = _rss(watched)
-        tree_peak, root_peak = max(tree_peak, tree), max(root_peak, root)
+        tree, root, pss = _memory(watched)
+        tree_peak, root_peak, pss_peak = (
+            max(tree_peak, tree),
+            max(root_peak, root),
+            max(pss_peak, pss),
+        )
         time.sleep(interval)
     code = None if is_killed else proc.wait()
     outcome = Outcome(time.perf_counter() - start, code, _tail(log))
     mb = 1024 * 1024
-    return Peak(tree_peak / mb, root_peak / mb, outcome)
+    return Peak(tree_peak / mb, root_peak / mb, pss_peak / mb if pss_peak else None, outcome)

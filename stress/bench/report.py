@@ -94,8 +94,10 @@ def _rss_lines(peaks: Mapping[str, Peak]) -> list[str]:
     for name, peak in peaks.items():
         last = peak.outcome.tail.strip().splitlines()[-1:] or [""]
         status = "" if peak.outcome.is_ok else f"  (run failed: {last[0][:100]})"
+        pss = f"{peak.tree_pss_mb:7.1f}" if peak.tree_pss_mb is not None else "      -"
         lines.append(
-            f"  {name:<28} tree {peak.tree_mb:7.1f}   main process {peak.root_mb:7.1f}{status}"
+            f"  {name:<28} tree RSS {peak.tree_mb:7.1f}   tree PSS {pss}"
+            f"   main process RSS {peak.root_mb:7.1f}{status}"
         )
     return lines
 
@@ -130,7 +132,12 @@ def to_json(
         "measures": [{**asdict(m), "median": m.median} for m in measures],
         "ratios": [asdict(r) for r in evaluate(measures)],
         "peak_rss_mb": {
-            name: {"tree": p.tree_mb, "main": p.root_mb, "ok": p.outcome.is_ok}
+            name: {
+                "tree_rss": p.tree_mb,
+                "tree_pss": p.tree_pss_mb,
+                "main_rss": p.root_mb,
+                "ok": p.outcome.is_ok,
+            }
             for name, p in peaks.items()
         },
     }

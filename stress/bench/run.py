@@ -24,7 +24,7 @@ from pathlib import Path
 
 from stress.bench import baselines, report
 from stress.bench.baselines import Tool
-from stress.bench.generate import COMMANDS, Layout, generate
+from stress.bench.generate import COMMANDS, Layout, generate, layout
 from stress.bench.measure import Peak, sample_peak_rss, timed
 from stress.bench.rounds import Case, Check, Hook, Measure, run_round
 
@@ -37,6 +37,7 @@ FLOOR_SCRIPT = (
     "s.run(['git', 'status', '--porcelain'], capture_output=True, check=True)\n"
 )
 OURS, OLD, TURBO = "ours", "qik-0.2.10", "turbo"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,14 @@ class Options:
     reps: int
     seed: int
     qik: str
+    qik_ref: str | None
+    qik_with: list[str]
     workers: int
     timeout: float
     json_path: Path | None
     work_dir: Path | None
     keep: bool
+    reuse: bool
 
 
 def parse_args(argv: Sequence[str]) -> Options:
@@ -60,11 +64,27 @@ def parse_args(argv: Sequence[str]) -> Options:
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (plus one warm-up)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--qik", default="qik", help="our qik executable (default: qik on PATH)")
+    p.add_argument(
+        "--qik-ref",
+        help="instead of --qik: install our qik as committed at this git ref into a temp venv",
+    )
+    p.add_argument(
+        "--qik-with",
+        action="append",
+        default=[],
+        metavar="REQ",
+        help="with --qik-ref: also install this requirement (a dependency the commit lacks)",
+    )
     p.add_argument("-n", "--workers", type=int, default=2, help="workers of the cold runs")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds, per command run")
     p.add_argument("--json", dest="json_path", type=Path, help="write the figures here")
     p.add_argument("--work-dir", type=Path, help="use (and keep) this folder, not a temp one")
     p.add_argument("--keep", action="store_true", help="keep the temp folder")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --work-dir: reuse its installed baselines, repositories and caches",
+    )
     return Options(**vars(p.parse_args(argv)))
 
 
@@ -264,25 +284,53 @@ def peak_rss(bench: Bench, logs: Path) -> dict[str, Peak]:
     return peaks
 
 
-def prepare(opts: Options, work: Path) -> Bench:
-    _say(f"work folder: {work}")
-    tools = {OURS: baselines.locate_ours(opts.qik)}
-    _say("installing qik 0.2.10 (pip) and turbo 2 (npm) ...")
-    tools[OLD] = baselines.install_qik_010(work / "baselines")
-    tools[TURBO] = baselines.install_turbo(work / "baselines")
+def _tools(opts: Options, folder: Path) -> dict[str, Tool]:
+    if opts.qik_ref:
+        _say(f"installing our qik at {opts.qik_ref} ...")
+        ours = baselines.install_ours_at(opts.qik_ref, _REPO_ROOT, folder, opts.qik_with)
+    else:
+        ours = baselines.locate_ours(opts.qik)
+    tools = {OURS: ours}
+    old = baselines.installed_qik_010(folder) if opts.reuse else None
+    turbo = baselines.installed_turbo(folder) if opts.reuse else None
+    if not (old and old.is_available and turbo and turbo.is_available):
+        _say("installing qik 0.2.10 (pip) and turbo 2 (npm) ...")
+    tools[OLD] = old if old and old.is_available else baselines.install_qik_010(folder)
+    tools[TURBO] = turbo if turbo and turbo.is_available else baselines.install_turbo(folder)
     for tool in tools.values():
         state = f"ok {tool.version}" if tool.is_available else f"UNAVAILABLE: {tool.reason[:300]}"
         _say(f"  {tool.name}: {state}")
+    return tools
+
+
+def _repos(opts: Options, work: Path) -> tuple[dict[str, Path], Layout]:
+    """One copy of the repository per tool; with --reuse, the previous copies, reset.
+
+    Reusing keeps each tool's cache (turbo's first fill alone is minutes at 300 x 50);
+    ``git reset --hard`` undoes an edit left behind by an interrupted run.
+    """
+    repos = {name: work / f"repo-{name}" for name in (OURS, OLD, TURBO)}
+    marker = work / "layout.json"
+    params = json.dumps([opts.packages, opts.files, opts.seed])
+    is_same = marker.is_file() and marker.read_text() == params
+    if opts.reuse and is_same and all((r / ".git").is_dir() for r in repos.values()):
+        for repo in repos.values():
+            subprocess.run(["git", "reset", "-q", "--hard"], cwd=repo, check=True, timeout=120)
+        return repos, layout(repos[OURS], opts.packages, opts.files, opts.seed)
     manager = f"npm@{baselines.npm_version() or '10.9.2'}"
-    repos, layout = {}, None
-    for name in (OURS, OLD, TURBO):
+    for name, repo in repos.items():
         _say(f"generating {opts.packages} x {opts.files} repository for {name} ...")
-        repos[name] = work / f"repo-{name}"
-        layout = generate(
-            repos[name], opts.packages, opts.files, opts.seed, package_manager=manager
-        )
-    assert layout is not None
-    return Bench(opts, work, layout, tools, repos)
+        shutil.rmtree(repo, ignore_errors=True)
+        lay = generate(repo, opts.packages, opts.files, opts.seed, package_manager=manager)
+    marker.write_text(params)
+    return repos, lay
+
+
+def prepare(opts: Options, work: Path) -> Bench:
+    _say(f"work folder: {work}")
+    tools = _tools(opts, work / "baselines")
+    repos, lay = _repos(opts, work)
+    return Bench(opts, work, lay, tools, repos)
 
 
 def _context(bench: Bench, started: float, probed: dict[str, object]) -> dict[str, object]:
@@ -323,6 +371,9 @@ def bench_all(bench: Bench) -> tuple[list[Measure], dict[str, Peak], dict[str, o
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if opts.reuse and not opts.work_dir:
+        print("--reuse needs --work-dir", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     work = opts.work_dir or Path(tempfile.mkdtemp(prefix="qik-bench-"))
     work.mkdir(parents=True, exist_ok=True)
