@@ -144,10 +144,19 @@ def _guarded(fn: Callable[[], int]) -> int:
         print(exc.render(), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
+        from qik.cli.run import stop_children
+
+        stop_children()  # pool workers (and their commands) must not outlive us
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)
         # Skip interpreter teardown: pool threads of a killed pool only add noise.
         os._exit(143 if isinstance(exc, Terminated) else 130)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(f"\n{_BUG}", file=sys.stderr)
+        return 70  # EX_SOFTWARE: not the user's mistake
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -188,6 +197,8 @@ def run_typer(typer_app: typer.Typer, argv: list[str], prog: str) -> int:
     except click.ClickException as exc:  # usage errors: exit 2
         exc.show()
         return exc.exit_code
+    if code == 130:  # typer's spelling of Ctrl-C: a run itself never returns 130
+        raise KeyboardInterrupt
     return code if isinstance(code, int) else 0
 
 

@@ -17,6 +17,7 @@ __all__ = ["run_meta"]
 # name -> (module, function taking argv and returning the exit code)
 _META: dict[str, tuple[str, str]] = {
     ":explain": ("qik.cli.explain", "explain_main"),
+    ":graph": ("qik.cli.graph", "run_graph"),
 }
 
 

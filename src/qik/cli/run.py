@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 from qik.options import Options, merge_options
 
-__all__ = ["execute_run", "pool_was_started"]
+__all__ = ["execute_run", "pool_was_started", "stop_children"]
 
 _POOL_STARTED: list[bool] = []
 
@@ -29,15 +30,58 @@ def execute_run(flags: dict[str, Any]) -> int:
     profile = flags.get("profile") or os.environ.get("QIK__PROFILE")
     project = load_project(cwd, profile=profile)
     options = merge_options(flags, project.qik_options, project.profile or "default")
+    if options.watch:
+        return _watch(cwd, flags, profile)
     return run_once(project, options)
+
+
+def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
+    from qik.config.load import load_project
+    from qik.errors import QikError
+    from qik.watch import watch_changes, watch_loop
+
+    seen: dict[str, str] = {}  # runnable -> the dep hash it last ran or replayed with
+
+    def run_affected(first: bool) -> None:
+        try:
+            project = load_project(cwd, profile=profile)
+            options = merge_options(flags, project.qik_options, project.profile or "default")
+            options = dataclasses.replace(options, watch=False)
+            _run_watched(project, options, seen, first)
+        except QikError as exc:  # a config mid-edit: say so, and keep watching
+            print(exc.render(), file=sys.stderr, flush=True)
+        print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+
+    project = load_project(cwd, profile=profile)
+    watch_loop(project.root, run_affected, watch_changes(project.root))
+    return 0
+
+
+def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bool) -> None:
+    """Run what a change affected: cached runnables whose dep hash moved since last seen
+    (a failure re-runs only when its inputs change, not on every unrelated edit)."""
+    from qik.runner import make_plan
+
+    start = time.monotonic()
+    plan = make_plan(project, options, _stderr_warn())
+    if not first:
+        plan.names = [
+            n
+            for n in plan.names
+            if plan.entries[n].runnable.is_cached and seen.get(n) != plan.fingerprints[n].dep_hash
+        ]
+        if not plan.names:
+            return
+    # The pool stays up between batches: a change should cost the command, not a start-up.
+    _execute(plan, options, start, keep_pool=True)
+    seen.update({n: plan.fingerprints[n].dep_hash for n in plan.names})
 
 
 def run_once(project: Any, options: Options) -> int:
     from qik.runner import make_plan
 
-    console_warn = _stderr_warn()
     start = time.monotonic()
-    plan = make_plan(project, options, console_warn)
+    plan = make_plan(project, options, _stderr_warn())
     if options.ls:
         return _list(plan, options)
     return _execute(plan, options, start)
@@ -93,7 +137,7 @@ def _workers(options: Options) -> int:
     return max(1, int(loky.cpu_count()))
 
 
-def _execute(plan: Any, options: Options, start: float) -> int:
+def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = False) -> int:
     from qik.console import JsonConsole, LiveConsole, PlainConsole, StreamConsole
     from qik.runner import Run
     from qik.scheduler.run import Scheduler
@@ -145,9 +189,10 @@ def _execute(plan: Any, options: Options, start: float) -> int:
         results = scheduler.run()
     except BaseException:
         if scheduler.pool_started:
-            _stop_children()
+            stop_children()
         raise
-    for pool in pools:  # idle workers would otherwise keep the interpreter's exit waiting
+    for pool in pools if not keep_pool else ():
+        # Idle workers would otherwise keep the interpreter's exit waiting.
         pool.shutdown(wait=True, kill_workers=True)
     wall = time.monotonic() - start
     console.close(results, wall)
@@ -180,7 +225,7 @@ def _write_report(path: Path, plan: Any, results: Any, wall: float, code: int) -
     tmp.replace(path)
 
 
-def _stop_children() -> None:
+def stop_children() -> None:
     """Stop every process this run started: pool workers first, so none of them can
     store a result for a command we are stopping, then the commands' process trees."""
     import psutil
