@@ -1,4 +1,4 @@
-"""``qik :explain RUNNABLE ...``: why each runnable is cold, or where its result would come from."""
+"""``qik :explain RUNNABLE ...``: why runnables are cold, or where their result comes from."""
 
 from __future__ import annotations
 
