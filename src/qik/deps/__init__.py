@@ -7,7 +7,9 @@ carry the files it covers, which ``:explain`` uses to say which file changed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,12 +17,13 @@ from typing import Protocol
 from qik.config.schema import ConstDep, GlobDep, Project, PydistDep, PygraphDep
 from qik.errors import QikError
 from qik.fingerprint.globs import Matcher, match
-from qik.graph.expand import ResolvedDep, UpstreamDep
+from qik.graph.expand import ResolvedDep, Runnable, UpstreamDep
 
 __all__ = [
     "DepDigest",
     "DepEnv",
     "FileSource",
+    "SpaceSource",
     "digest_dep",
     "digest_globs",
     "pydist_version",
@@ -53,6 +56,21 @@ class DepEnv:
     versions: Callable[[str], str | None] = field(default=lambda name: None)
     # Set by the pygraph plugin when the import graph is available.
     pygraph: Callable[[PygraphDep, DepEnv], list[DepDigest]] | None = None
+    # Set when the project has venvs or dotenv files (qik.spaces.digests).
+    spaces: SpaceSource | None = None
+
+    def for_runnable(self, runnable: Runnable) -> DepEnv:
+        """This env with ``versions`` read from the lock of the runnable's space, if any."""
+        versions = self.spaces.versions(runnable) if self.spaces is not None else None
+        return self if versions is None else dataclasses.replace(self, versions=versions)
+
+
+class SpaceSource(Protocol):
+    """A runnable's space as dep-hash inputs: its lock and dotenv files, its lock's versions."""
+
+    def digests(self, runnable: Runnable, files: FileSource) -> list[DepDigest]: ...
+
+    def versions(self, runnable: Runnable) -> Callable[[str], str | None] | None: ...
 
 
 def _sha(text: str) -> str:
@@ -68,9 +86,21 @@ def _files_digest(files: tuple[tuple[str, str], ...]) -> str:
     return h.hexdigest()
 
 
+# Per file index (keyed by its matcher, which lives as long as the index), the digest of
+# each pattern: runnables of one command share patterns, and a [base] dep like "**.py"
+# would otherwise hash the whole file list once per runnable.
+_GLOB_MEMO: weakref.WeakKeyDictionary[Matcher, dict[str, DepDigest]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _glob(dep: GlobDep, env: DepEnv) -> list[DepDigest]:
-    files = tuple((p, env.files.digest(p) or "") for p in match(env.files, dep.pattern))
-    return [DepDigest(f"glob:{dep.pattern}", _files_digest(files), files)]
+    memo = _GLOB_MEMO.setdefault(env.files.matcher, {})
+    found = memo.get(dep.pattern)
+    if found is None:
+        files = tuple((p, env.files.digest(p) or "") for p in match(env.files, dep.pattern))
+        found = memo[dep.pattern] = DepDigest(f"glob:{dep.pattern}", _files_digest(files), files)
+    return [found]
 
 
 def digest_globs(patterns: list[str], env: DepEnv) -> DepDigest:

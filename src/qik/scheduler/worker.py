@@ -12,10 +12,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qik import __version__
 from qik.config.schema import CacheWhen
 from qik.proc import run_shell
+
+if TYPE_CHECKING:
+    from qik.store.mirrors.spec import Mirror
 
 __all__ = ["ColdOutcome", "ColdRequest", "run_cold", "should_store"]
 
@@ -33,7 +37,7 @@ class ColdRequest:
     artifacts: tuple[str, ...] = ()
     cache_when: CacheWhen = "success"
     store_dir: str = ""  # the local store
-    mirror_dirs: tuple[str, ...] = ()  # file-system mirrors to publish to (the repo cache)
+    mirrors: tuple[Mirror, ...] = ()  # where to publish the result (repo, S3), in order
     inputs: tuple[tuple[str, str], ...] = ()  # (path, blob) of every file covered, for :explain
 
 
@@ -57,6 +61,8 @@ def should_store(exit_code: int, cache_when: CacheWhen) -> bool:
 
 def run_cold(req: ColdRequest) -> ColdOutcome:
     root = Path(req.root)
+    if req.store_dir:
+        _ignore_store(Path(req.store_dir))
     env = dict(req.env) if req.env is not None else None
     done = run_shell(req.exec, cwd=root, out_path=Path(req.out_path), env=env, timeout=req.timeout)
     outcome = ColdOutcome(req.name, done.exit_code, done.duration, done.timed_out)
@@ -79,7 +85,8 @@ def _with(outcome: ColdOutcome, *, stored: bool, warnings: tuple[str, ...]) -> C
 
 def _store_result(req: ColdRequest, exit_code: int, duration: float) -> tuple[str, ...]:
     from qik.store.manifest import Manifest
-    from qik.store.mirrors import local_store, publish_to_dirs
+    from qik.store.mirrors import local_store
+    from qik.store.mirrors.publish import publish
 
     store = local_store(Path(req.store_dir))
     log = store.put_file(Path(req.out_path))
@@ -99,9 +106,19 @@ def _store_result(req: ColdRequest, exit_code: int, duration: float) -> tuple[st
         inputs=inputs,
     )
     store.write_manifest(manifest)
-    for problem in publish_to_dirs(store, manifest, [Path(d) for d in req.mirror_dirs]):
-        warnings.append(problem)
+    warnings += publish(store, manifest, req.mirrors)
     return tuple(warnings)
+
+
+def _ignore_store(path: Path) -> None:
+    """``._qik/`` ignores itself: in a repo whose .gitignore lacks it, git status (and
+    so every run's file index) would otherwise list every stored object."""
+    marker = path / ".gitignore"
+    if not marker.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / f".gitignore.{os.getpid()}"
+        tmp.write_text("*\n")
+        tmp.replace(marker)
 
 
 def _encode_inputs(inputs: tuple[tuple[str, str], ...]) -> bytes:
