@@ -114,11 +114,15 @@ def _ignore_store(path: Path) -> None:
     """``._qik/`` ignores itself: in a repo whose .gitignore lacks it, git status (and
     so every run's file index) would otherwise list every stored object."""
     marker = path / ".gitignore"
-    if not marker.exists():
+    if marker.exists():
+        return
+    try:
         path.mkdir(parents=True, exist_ok=True)
         tmp = path / f".gitignore.{os.getpid()}"
         tmp.write_text("*\n")
         tmp.replace(marker)
+    except OSError:
+        pass  # an unwritable ._qik: the run goes on, and storing will say why
 
 
 def _encode_inputs(inputs: tuple[tuple[str, str], ...]) -> bytes:
