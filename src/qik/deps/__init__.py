@@ -78,27 +78,23 @@ def _sha(text: str) -> str:
 
 
 def _files_digest(files: tuple[tuple[str, str], ...]) -> str:
-    # Length-prefixed so no two different listings encode alike.
-    h = hashlib.sha256()
-    for path, blob in files:
-        raw = path.encode()
-        h.update(b"%d:" % len(raw) + raw + b"=" + blob.encode() + b"\n")
-    return h.hexdigest()
+    # Length-prefixed (in characters) so no two different listings encode alike.
+    listing = "".join([f"{len(path)}:{path}={blob}\n" for path, blob in files])
+    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 # Per file index (keyed by its matcher, which lives as long as the index), the digest of
 # each pattern: runnables of one command share patterns, and a [base] dep like "**.py"
 # would otherwise hash the whole file list once per runnable.
-_GLOB_MEMO: weakref.WeakKeyDictionary[Matcher, dict[str, DepDigest]] = (
-    weakref.WeakKeyDictionary()
-)
+_GLOB_MEMO: weakref.WeakKeyDictionary[Matcher, dict[str, DepDigest]] = weakref.WeakKeyDictionary()
 
 
 def _glob(dep: GlobDep, env: DepEnv) -> list[DepDigest]:
     memo = _GLOB_MEMO.setdefault(env.files.matcher, {})
     found = memo.get(dep.pattern)
     if found is None:
-        files = tuple((p, env.files.digest(p) or "") for p in match(env.files, dep.pattern))
+        blobs = env.files.digest
+        files = tuple([(p, blobs(p) or "") for p in match(env.files, dep.pattern)])
         found = memo[dep.pattern] = DepDigest(f"glob:{dep.pattern}", _files_digest(files), files)
     return [found]
 

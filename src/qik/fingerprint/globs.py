@@ -70,7 +70,7 @@ class Glob:
     pattern names directories (``"src/**/*.py"``, ``"src/*/"``; ``""`` is everything).
     ``prefix`` is the directory every match lies under (``"src/"``, or ``""``). ``literal`` is
     set when the pattern has no wildcard (``"src/pkg"``), and is matched without a regex;
-    ``regex`` otherwise, matched against whole paths.
+    ``regex`` otherwise, matched against the part of a path after ``prefix``.
     """
 
     body: str
@@ -105,13 +105,16 @@ def parse(pattern: str) -> Glob:
         segments.pop()  # "a/**" names the directory a, like "a/"
     head = _literal_head(segments)
     is_literal = len(head) == len(segments)
+    prefix = head[: len(segments) - 1]
     return Glob(
         body="/".join(segments) + ("/" if is_dir and segments else ""),
         negated=negated,
         is_dir=is_dir,
-        prefix="".join(f"{segment}/" for segment in head[: len(segments) - 1]),
+        prefix="".join(f"{segment}/" for segment in prefix),
         literal="/".join(segments) if is_literal else None,
-        regex=None if is_literal else _compile(pattern, segments, is_dir),
+        # Matched against the path after the prefix: the same pattern over many modules
+        # ("src/a/**/*.py", "src/b/**/*.py") then compiles one regex, not one per module.
+        regex=None if is_literal else _compile(pattern, tuple(segments[len(prefix) :]), is_dir),
     )
 
 
@@ -157,8 +160,8 @@ class Matcher:
             return self._scan_literal(glob.literal, glob.is_dir)
         assert glob.regex is not None
         lo, hi = subtree(self._paths, glob.prefix)
-        fullmatch = glob.regex.fullmatch
-        return tuple([path for path in self._paths[lo:hi] if fullmatch(path)])
+        fullmatch, start = glob.regex.fullmatch, len(glob.prefix)
+        return tuple([path for path in self._paths[lo:hi] if fullmatch(path, start)])
 
     def _scan_literal(self, literal: str, is_dir: bool) -> tuple[str, ...]:
         lo, hi = subtree(self._paths, f"{literal}/" if literal else "")
@@ -212,20 +215,31 @@ def _literal_head(segments: list[str]) -> list[str]:
     return head
 
 
-def _compile(pattern: str, segments: list[str], is_dir: bool) -> re.Pattern[str]:
-    """The regex of whole paths that ``segments`` match (or lie under, when ``is_dir``)."""
+def _compile(pattern: str, segments: tuple[str, ...], is_dir: bool) -> re.Pattern[str]:
+    """The regex of the paths that ``segments`` match (or lie under, when ``is_dir``)."""
+    try:
+        return _compile_segments(segments, is_dir)
+    except _Invalid as exc:
+        raise _invalid(pattern, str(exc)) from None
+
+
+class _Invalid(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_segments(segments: tuple[str, ...], is_dir: bool) -> re.Pattern[str]:
     parts = [
-        "(?:[^/]+/)*" if segment == "**" else f"{_segment_regex(pattern, segment)}/"
-        for segment in segments
+        "(?:[^/]+/)*" if segment == "**" else f"{_segment_regex(segment)}/" for segment in segments
     ]
     regex = "".join(parts) + ".+" if is_dir else "".join(parts)[:-1]
     try:
         return re.compile(regex, re.DOTALL)
     except re.error as exc:  # a class range out of order, like [z-a]
-        raise _invalid(pattern, str(exc)) from exc
+        raise _Invalid(str(exc)) from exc
 
 
-def _segment_regex(pattern: str, segment: str) -> str:
+def _segment_regex(segment: str) -> str:
     """The regex of one path segment: ``*`` and ``?`` never match "/"."""
     out: list[str] = []
     for token in _TOKEN.finditer(segment):
@@ -235,18 +249,18 @@ def _segment_regex(pattern: str, segment: str) -> str:
         elif kind == "any":
             out.append("[^/]")
         elif kind == "cls":
-            out.append(_class_regex(pattern, value))
+            out.append(_class_regex(value))
         elif kind == "dangling":
-            raise _invalid(pattern, "it ends with an escaping backslash")
+            raise _Invalid("it ends with an escaping backslash")
         else:
             out.append(re.escape(value))
     return "".join(out)
 
 
-def _class_regex(pattern: str, body: str) -> str:
+def _class_regex(body: str) -> str:
     """``[!a-z]`` as a regex class; "-" keeps making ranges, every other character is literal."""
     if "[:" in body:
-        raise _invalid(pattern, "POSIX character classes like [[:alpha:]] are not supported")
+        raise _Invalid("POSIX character classes like [[:alpha:]] are not supported")
     negated = body[:1] in ("!", "^")
     chars = [
         "-" if char == "-" else re.escape(escaped or char)
