@@ -248,7 +248,9 @@ class LiveConsole(BaseConsole):
         key = "replayed" if result.is_replay and result.status != "failed" else result.status
         self._counts[key] += 1
         if self.verbosity > 0 and (self._shows_log(result)):
-            self._live.console.print(describe(result), highlight=False, markup=False)
+            from rich.text import Text
+
+            self._live.console.print(Text(describe(result)))
             self._live.stop()
             self._print_log(result)
             self._live.start()
@@ -257,15 +259,18 @@ class LiveConsole(BaseConsole):
 
     def _refresh(self) -> None:
         from rich.table import Table
+        from rich.text import Text
 
+        # Text, not markup strings: the table must render alike whatever a print around
+        # it asks of markup.
         table = Table.grid(padding=(0, 2))
         now = time.monotonic()
         for name, start in list(self._running.items())[:20]:
-            table.add_row("[bold blue]⧗[/]", name, _seconds(now - start))
+            table.add_row(Text("⧗", "bold blue"), Text(name), Text(_seconds(now - start)))
         if len(self._running) > 20:
-            table.add_row("", f"… and {len(self._running) - 20} more", "")
+            table.add_row(Text(""), Text(f"… and {len(self._running) - 20} more"), Text(""))
         counts = ", ".join(f"{v} {k}" for k, v in self._counts.items())
-        table.add_row("", f"[dim]{counts}[/]", "")
+        table.add_row(Text(""), Text(counts, "dim"), Text(""))
         self._live.update(table)
 
     def close(self, results: Mapping[str, Result], wall: float) -> None:
