@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
 from qik.config.schema import Project
@@ -31,6 +31,12 @@ from qik.scheduler.worker import ColdRequest
 from qik.store.cas import Store
 from qik.store.manifest import Manifest
 
+if TYPE_CHECKING:
+    from qik.store.mirrors.reader import MirrorReader
+    from qik.store.mirrors.remote import RemoteCache
+    from qik.store.mirrors.spec import Mirror
+    from qik.store.stats import RunUsage
+
 __all__ = ["Plan", "Run", "make_plan", "out_path"]
 
 BUILTIN_CACHES = ("local", "repo")
@@ -43,12 +49,21 @@ def out_path(root: Path, name: str) -> Path:
 
 @dataclass
 class Caches:
-    """The stores of one run, opened lazily: only what the plan touches is read."""
+    """The stores of one run, opened lazily: only what the plan touches is read.
+
+    Each cache is read through a ``MirrorReader`` (validation, signatures, one warning per
+    kind of trouble, a circuit breaker); ``mirrors`` names where a pool worker publishes a
+    fresh result. boto3 is imported only when an S3 cache is first read.
+    """
 
     project: Project
     warn: Callable[[str], None]
     read_only: bool = False
-    _stores: dict[str, Store | None] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: os.urandom(8).hex())
+    _readers: dict[str, MirrorReader | None] = field(default_factory=dict)
+    _remotes: dict[str, RemoteCache | None] = field(default_factory=dict)
+    _looked_up: dict[str, str] = field(default_factory=dict)  # runnable -> dep hash
+    _usage: RunUsage | None = None
 
     @property
     def local(self) -> Store:
@@ -57,46 +72,125 @@ class Caches:
         return store
 
     def store(self, name: str) -> Store | None:
-        if name not in self._stores:
-            self._stores[name] = self._open(name)
-        return self._stores[name]
+        reader = self._reader(name)
+        return None if reader is None else reader.store
 
-    def _open(self, name: str) -> Store | None:
-        from qik.store.mirrors import local_store
+    def _reader(self, name: str) -> MirrorReader | None:
+        if name not in self._readers:
+            self._readers[name] = self._open(name)
+        return self._readers[name]
 
-        root = self.project.root
-        if name == "local":
-            return local_store(root / "._qik")
-        if name == "repo":
-            return local_store(root / ".qik")
-        return None  # remote mirrors join with the shared-cache work
+    def _open(self, name: str) -> MirrorReader | None:
+        from qik.store.backend import Backend, LocalBackend, ReadOnlyBackend
+        from qik.store.mirrors.reader import MirrorReader
+
+        backend: Backend
+        if name in BUILTIN_CACHES:
+            backend = LocalBackend(self.project.root / ("._qik" if name == "local" else ".qik"))
+            key = None
+        else:
+            remote = self.remote(name)
+            if remote is None:
+                return None
+            from qik.store.s3 import S3Backend
+
+            backend = S3Backend(remote.settings)
+            key = None if remote.sign_key is None else remote.sign_key.encode()
+        if name != "local" and (self.read_only or self._is_read_only(name)):
+            backend = ReadOnlyBackend(backend)
+        return MirrorReader(name, Store(backend), self.warn, sign_key=key)
+
+    def _is_read_only(self, name: str) -> bool:
+        remote = self._remotes.get(name)
+        return remote is not None and (remote.read_only or remote.sign_key == "")
+
+    def remote(self, name: str) -> RemoteCache | None:
+        """The S3 cache ``name``, rendered; None if there is none (or boto3 is missing)."""
+        if name not in self._remotes:
+            self._remotes[name] = self._resolve(name)
+        return self._remotes[name]
+
+    def _resolve(self, name: str) -> RemoteCache | None:
+        from qik.config.schema import S3CacheConf
+        from qik.graph.expand import render
+        from qik.store.mirrors.remote import has_boto3, resolve
+
+        conf = self.project.caches.get(name)
+        if not isinstance(conf, S3CacheConf):
+            return None
+        remote = resolve(conf, lambda text, where: render(text, self.project, None, where))
+        if not has_boto3():
+            self.warn(f"cache {name!r} needs boto3: pip install 'qik[s3]'; continuing without it")
+            return None
+        if remote.sign_key == "":
+            self.warn(
+                f"cache {name!r} has a sign-key, but it is empty here: "
+                "its results are neither trusted nor written"
+            )
+        return remote
 
     def lookup(self, dep_hash: str, runnable: Runnable) -> tuple[Manifest, str] | None:
+        self._looked_up[runnable.name] = dep_hash
         for name in dict.fromkeys(("local", runnable.cache)):
-            found = self._read(name, dep_hash)
+            reader = self._reader(name)
+            found = None if reader is None else reader.read(dep_hash)
             if found is not None:
                 return found, name
         return None
 
-    def _read(self, name: str, dep_hash: str) -> Manifest | None:
-        from qik.store.manifest import ManifestInvalid
+    def pull(self, source: str, manifest: Manifest) -> None:
+        """Copy a hit in mirror ``source`` into the local store. ``MirrorMiss`` (the warning
+        already given) if the mirror doesn't deliver it."""
+        from qik.store.mirrors.reader import MirrorMiss
 
-        store = self.store(name)
-        if store is None:
-            return None
-        try:
-            return store.read_manifest(dep_hash)
-        except ManifestInvalid as exc:
-            self.warn(f"ignoring an invalid manifest in the {name} cache: {exc}")
-            return None
-        except OSError as exc:
-            self.warn(f"the {name} cache could not be read: {exc}")
-            return None
+        reader = self._reader(source)
+        if reader is None:
+            raise MirrorMiss(f"cache {source!r} is not available")
+        reader.pull(manifest, self.local)
 
-    def mirror_dirs(self, runnable: Runnable) -> tuple[str, ...]:
-        if runnable.cache == "repo" and not self.read_only:
-            return (str(self.project.root / ".qik"),)
-        return ()
+    def mirrors(self, runnable: Runnable) -> tuple[Mirror, ...]:
+        """Where a fresh result of ``runnable`` is published, besides the local store."""
+        from qik.store.mirrors.spec import RepoMirror, S3Mirror
+
+        if self.read_only or runnable.cache == "local":
+            return ()
+        if runnable.cache == "repo":
+            return (RepoMirror(str(self.project.root / ".qik")),)
+        remote, reader = self.remote(runnable.cache), self._reader(runnable.cache)
+        if remote is None or reader is None or reader.guard.is_tripped:
+            return ()
+        if self._is_read_only(runnable.cache):
+            return ()
+        return (S3Mirror(runnable.cache, remote.settings, self.run_id, remote.sign_key),)
+
+    def note_result(self, result: Result) -> None:
+        """Count a finished runnable for ``qik :cache stats``; mark a local hit as used."""
+        dep_hash = self._looked_up.get(result.name)
+        if dep_hash is None or result.status == "skipped":
+            return
+        if self._usage is None:
+            from qik.store.stats import RunUsage, save_usage_at_exit
+
+            self._usage = RunUsage()
+            save_usage_at_exit(self._usage_path, self._usage)
+        if result.is_replay:
+            self._usage.hit(result.source or "local")
+            if result.source == "local":
+                self.local.touch_manifest(dep_hash)
+        else:
+            self._usage.misses += 1
+        # Saved as we go (at most once a second: a write costs about a millisecond), since
+        # a run that started the pool leaves through os._exit, skipping atexit hooks.
+        self._usage.save_if_due(self._usage_path)
+
+    def save_usage(self) -> None:
+        """Save this run's hit counts for ``qik :cache stats`` now (the end of a run)."""
+        if self._usage is not None:
+            self._usage.save(self._usage_path)
+
+    @property
+    def _usage_path(self) -> Path:
+        return self.project.root / "._qik" / "last-run.json"
 
 
 @dataclass
@@ -247,13 +341,14 @@ class Run:
 
     def observe(self, result: Result) -> None:
         """Called for every finished runnable: files may have changed under the index."""
+        self.plan.caches.note_result(result)
         if result.touched_files:
             self._index_stale = True
 
     # -- cold ---------------------------------------------------------------------------
     def _request(self, entry: PlanEntry) -> ColdRequest:
         runnable, fp = entry.runnable, entry.fingerprint
-        cached = runnable.is_cached and not self.plan.caches.read_only
+        cached = runnable.is_cached  # --cache-read-only spares shared caches, not the local one
         # The console tails this file from its start: last run's output must not show.
         out_path(self.root, runnable.name).unlink(missing_ok=True)
         return ColdRequest(
@@ -267,13 +362,14 @@ class Run:
             artifacts=runnable.artifacts,
             cache_when=runnable.cache_when,
             store_dir=str(self.root / "._qik"),
-            mirror_dirs=self.plan.caches.mirror_dirs(runnable),
+            mirrors=self.plan.caches.mirrors(runnable),
             inputs=tuple(f for d in fp.deps for f in d.files),
         )
 
     # -- warm ---------------------------------------------------------------------------
     def _replay(self, entry: PlanEntry) -> Result | None:
         from qik.store.cas import ObjectCorrupt, ObjectMissing
+        from qik.store.mirrors.reader import MirrorMiss
         from qik.store.paths import StoreError
 
         manifest, name = entry.manifest, entry.runnable.name
@@ -284,6 +380,8 @@ class Run:
                 self._pull(entry.source or "local", manifest)
             touched = self._restore(caches.local, manifest)
             log = _verified_log(caches.local, manifest)
+        except MirrorMiss:  # the mirror's trouble was warned about once for the whole run
+            return None
         except (ObjectMissing, ObjectCorrupt, StoreError, OSError) as exc:
             self._warn(f"{name}: cached result unusable ({exc}); running it again")
             return None
@@ -300,11 +398,7 @@ class Run:
         )
 
     def _pull(self, source: str, manifest: Manifest) -> None:
-        from qik.store.mirrors import copy_result
-
-        mirror = self.plan.caches.store(source)
-        assert mirror is not None
-        copy_result(mirror, self.plan.caches.local, manifest)
+        self.plan.caches.pull(source, manifest)
 
     def _restore(self, store: Store, manifest: Manifest) -> bool:
         """Restore artifacts that differ from the stored ones; True if any file was written."""

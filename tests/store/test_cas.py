@@ -100,7 +100,9 @@ def test_an_existing_object_is_not_written_again(store: Store, tmp_path: Path) -
     assert store.put_file(source) == ref
     assert store.put_bytes(b"same") == ref
     after = path.stat()
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # Same file, not rewritten; its mtime may move on (use marks it young for gc).
+    assert after.st_ino == before.st_ino
+    assert after.st_mtime_ns >= before.st_mtime_ns
 
 
 def test_put_file_and_put_stream_agree(store: Store, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ __all__ = ["run_meta"]
 
 # name -> (module, function taking argv and returning the exit code)
 _META: dict[str, tuple[str, str]] = {
+    ":cache": ("qik.cli.cache", "cache_main"),
     ":explain": ("qik.cli.explain", "explain_main"),
     ":graph": ("qik.cli.graph", "run_graph"),
 }

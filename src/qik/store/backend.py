@@ -14,15 +14,18 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from qik.store.paths import StoreError, check_relpath
 
 __all__ = [
     "Backend",
+    "BackendFailure",
+    "FailureKind",
     "KeyInfo",
     "KeyMissing",
     "LocalBackend",
+    "ReadOnlyBackend",
     "ReadStream",
     "atomic_file",
 ]
@@ -36,6 +39,22 @@ class KeyMissing(StoreError):
     def __init__(self, key: str) -> None:
         super().__init__(f"no blob at {key}")
         self.key = key
+
+
+# unreachable: no connection (refused, DNS, reset); timeout: connected, no answer in time;
+# denied: credentials or permissions; error: anything else the backend reported.
+FailureKind = Literal["unreachable", "timeout", "denied", "error"]
+
+
+class BackendFailure(StoreError):
+    """The place the blobs live failed (network, permission, server error), as opposed to
+    a blob that is missing or bad. ``detail`` names the place, not the key, so that one
+    outage reads the same from every runnable and is warned about once."""
+
+    def __init__(self, kind: FailureKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,18 @@ class LocalBackend:
             check_relpath(prefix.rstrip("/"))
         yield from _walk(self.root / prefix, prefix)
 
+    def touch(self, key: str) -> bool:
+        """Set the blob's mtime to now; False if there is none. The local store's gc
+        reads mtimes as last use, and spares young objects a writer may be relying on."""
+        path = self._path(key)
+        try:
+            os.utime(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:  # a read-only store (a frozen example, a read-only checkout)
+            return path.is_file()
+        return True
+
     def sweep_temps(self, older_than: float) -> int:
         """Delete temporary files left by crashed writers, if older than ``older_than``
         seconds (younger ones may belong to a live writer). Returns how many went."""
@@ -154,6 +185,40 @@ class LocalBackend:
             # Dot names are where temporary files live; keys stay out of their way.
             raise ValueError(f"a key's last segment must not start with '.': {key!r}")
         return self.root / key
+
+
+class ReadOnlyBackend:
+    """Another backend, never modified: for caches a run may read but not write
+    (``read-only = true``, ``--cache-read-only``). Writes raise ``StoreError``; deletes
+    (a reader dropping a damaged object) do nothing, and the damage stays for a trusted
+    writer to repair."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyBackend({self.inner!r})"
+
+    def open(self, key: str) -> ReadStream:
+        return self.inner.open(key)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        raise StoreError(f"{self.inner!r} is read-only: not writing {key}")
+
+    def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
+        raise StoreError(f"{self.inner!r} is read-only: not writing {key}")
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def stat(self, key: str) -> KeyInfo | None:
+        return self.inner.stat(key)
+
+    def delete(self, key: str) -> bool:
+        return False
+
+    def list(self, prefix: str) -> Iterator[KeyInfo]:
+        return self.inner.list(prefix)
 
 
 @contextmanager

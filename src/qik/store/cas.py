@@ -21,9 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-import zstandard
-
 from qik.store.backend import Backend, KeyMissing, LocalBackend, ReadStream, atomic_file
+from qik.store.codec import (
+    CHUNK_SIZE,
+    FRAME_HEADER_MAX,
+    DamagedObject,
+    Discard,
+    ObjectCorrupt,
+    ObjectMissing,
+    SourceChanged,
+    compressed,
+    compressor,
+    frame_content_size,
+    hash_stream,
+    read_up_to,
+    verified_chunks,
+    verified_frame,
+)
 from qik.store.manifest import (
     MAX_MANIFEST_BYTES,
     MAX_OBJECT_SIZE,
@@ -33,7 +47,7 @@ from qik.store.manifest import (
     check_dep_hash,
     check_digest,
 )
-from qik.store.paths import StoreError, check_artifact_path, safe_artifact_path
+from qik.store.paths import check_artifact_path, safe_artifact_path
 
 __all__ = [
     "CHUNK_SIZE",
@@ -41,46 +55,16 @@ __all__ = [
     "ObjectMissing",
     "SourceChanged",
     "Store",
+    "StoredManifest",
     "StoredObject",
     "Writable",
     "manifest_key",
     "object_key",
 ]
 
-CHUNK_SIZE = 1 << 20
-_LEVEL = 3  # zstd's default: fast enough for 1 GB logs, and logs shrink well anyway
-_FRAME_HEADER_MAX = 18  # ZSTD_FRAMEHEADERSIZE_MAX
 _DEFAULT_READ_LIMIT = 64 << 20
 _OBJECT_KEY = re.compile(r"objects/([0-9a-f]{2})/(\1[0-9a-f]{62})")
 _MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{16,128})\.json")
-
-
-class ObjectMissing(StoreError):
-    """The store has no object with this digest."""
-
-    def __init__(self, digest: str) -> None:
-        super().__init__(f"object {digest} is missing")
-        self.digest = digest
-
-
-class ObjectCorrupt(StoreError):
-    """The stored bytes don't decode to the referenced content. Nothing unverified is
-    returned; ``copy_to`` may have written part of it to its target, which is garbage."""
-
-    def __init__(self, digest: str, reason: str) -> None:
-        super().__init__(f"object {digest} is corrupt: {reason}")
-        self.digest = digest
-        self.reason = reason
-
-
-class _DamagedObject(ObjectCorrupt):
-    """Corrupt whatever the reference says: the object disagrees with its own name or
-    header. Only these are deleted, so a manifest with a wrong size can't make a reader
-    delete a good object that other manifests share."""
-
-
-class SourceChanged(StoreError):
-    """A file changed while it was being stored; nothing was stored."""
 
 
 class Writable(Protocol):
@@ -92,6 +76,16 @@ class StoredObject:
     """An object as listed: digest, compressed size on the backend, last-modified time."""
 
     digest: str
+    stored_size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """A manifest as listed: dep hash, size on the backend, last-modified time (on a local
+    store, the last time the result was used: see ``touch_manifest``)."""
+
+    dep_hash: str
     stored_size: int
     mtime: float
 
@@ -124,7 +118,7 @@ class Store:
     def put_bytes(self, data: bytes) -> ObjectRef:
         ref = ObjectRef(hashlib.sha256(data).hexdigest(), len(data))
         if not self.has(ref):
-            self.backend.write_bytes(object_key(ref.digest), _compressor().compress(data))
+            self.backend.write_bytes(object_key(ref.digest), compressor().compress(data))
         return ref
 
     def put_file(self, path: Path) -> ObjectRef:
@@ -156,17 +150,25 @@ class Store:
 
     def _put_seekable(self, source: IO[bytes]) -> ObjectRef:
         start = source.tell()
-        ref = _hash_stream(source)
+        ref = hash_stream(source)
         if not self.has(ref):
             source.seek(start)
-            self.backend.write_chunks(object_key(ref.digest), _compressed(source, ref))
+            self.backend.write_chunks(object_key(ref.digest), compressed(source, ref))
         return ref
 
     # -- reading objects --------------------------------------------------------------
 
     def has(self, ref: ObjectRef) -> bool:
-        """Is the object present? Its content is verified only when read."""
-        return self.backend.exists(object_key(ref.digest))
+        """Is the object present? Its content is verified only when read.
+
+        On a local store this also marks the object as just used: a writer that finds its
+        object present writes a manifest pointing at it moments later, and gc spares
+        objects used within its grace period.
+        """
+        key = object_key(ref.digest)
+        if isinstance(self.backend, LocalBackend):
+            return self.backend.touch(key)
+        return self.backend.exists(key)
 
     def missing_objects(self, manifest: Manifest) -> tuple[ObjectRef, ...]:
         return tuple(ref for ref in dict.fromkeys(manifest.objects) if not self.has(ref))
@@ -179,20 +181,40 @@ class Store:
         ``restore_file`` does), and an object found damaged has been deleted so that the
         next writer of that content stores it again.
         """
-        key = object_key(ref.digest)
-        try:
-            stream = self.backend.open(key)
-        except KeyMissing:
-            raise ObjectMissing(ref.digest) from None
+        stream = self._open_object(ref)
         try:
             with closing(stream):
-                for chunk in _verified_chunks(stream, ref):
+                for chunk in verified_chunks(stream, ref):
                     target.write(chunk)
-        except _DamagedObject:
-            # A concurrent writer may have just replaced it with a good copy; deleting
-            # that costs one miss, never a wrong byte.
-            self.backend.delete(key)
+        except DamagedObject:
+            self._drop_damaged(ref)
             raise
+
+    def send_object(self, ref: ObjectRef, dest: Store) -> None:
+        """Copy the object into ``dest`` as stored (the same zstd frame), verifying it on
+        the way: ``dest`` receives it whole and good, or not at all.
+
+        Raises ``ObjectMissing`` or ``ObjectCorrupt`` like ``copy_to`` (and deletes a
+        damaged object the same way); ``dest``'s own write errors propagate.
+        """
+        stream = self._open_object(ref)
+        try:
+            with closing(stream):
+                dest.backend.write_chunks(object_key(ref.digest), verified_frame(stream, ref))
+        except DamagedObject:
+            self._drop_damaged(ref)
+            raise
+
+    def _open_object(self, ref: ObjectRef) -> ReadStream:
+        try:
+            return self.backend.open(object_key(ref.digest))
+        except KeyMissing:
+            raise ObjectMissing(ref.digest) from None
+
+    def _drop_damaged(self, ref: ObjectRef) -> None:
+        # A concurrent writer may have just replaced it with a good copy; deleting that
+        # costs one miss, never a wrong byte.
+        self.backend.delete(object_key(ref.digest))
 
     def read_bytes(self, ref: ObjectRef, *, max_size: int = _DEFAULT_READ_LIMIT) -> bytes:
         """The whole content in memory, for small objects. ``ValueError`` if the reference
@@ -226,7 +248,7 @@ class Store:
         For store checks and gc: readers verify anyway."""
         try:
             size = self._declared_size(digest)
-            self.copy_to(ObjectRef(digest, size), _Discard())
+            self.copy_to(ObjectRef(digest, size), Discard())
         except (ObjectMissing, ObjectCorrupt):
             return False
         return True
@@ -238,8 +260,8 @@ class Store:
         except KeyMissing:
             raise ObjectMissing(digest) from None
         with closing(stream):
-            header = _read_up_to(stream, _FRAME_HEADER_MAX)
-        size = _frame_content_size(header)
+            header = read_up_to(stream, FRAME_HEADER_MAX)
+        size = frame_content_size(header)
         if size is None or size > MAX_OBJECT_SIZE:
             self.backend.delete(key)
             raise ObjectCorrupt(digest, "its frame does not declare a valid size")
@@ -256,26 +278,40 @@ class Store:
         except KeyMissing:
             return None
         with closing(stream):
-            data = _read_up_to(stream, MAX_MANIFEST_BYTES + 1)
+            data = read_up_to(stream, MAX_MANIFEST_BYTES + 1)
         return Manifest.from_bytes(data, expected_dep_hash=dep_hash)
 
-    def write_manifest(self, manifest: Manifest) -> None:
+    def write_manifest(self, manifest: Manifest, *, check_objects: bool = True) -> None:
         """Write (or replace) the manifest of ``manifest.dep_hash``. Raises
-        ``ObjectMissing`` instead if an object it references is not in this store."""
-        missing = self.missing_objects(manifest)
+        ``ObjectMissing`` instead if an object it references is not in this store.
+
+        ``check_objects=False`` is for a caller that has just put every object itself
+        (a transfer), where checking again would cost a round trip per object on S3.
+        """
+        missing = self.missing_objects(manifest) if check_objects else ()
         if missing:
             raise ObjectMissing(missing[0].digest)
         self.backend.write_bytes(manifest_key(manifest.dep_hash), manifest.to_bytes())
+
+    def touch_manifest(self, dep_hash: str) -> None:
+        """Mark a local result as just used (gc removes the least recently used first).
+        A no-op on other backends: their listing dates say when a result was written."""
+        if isinstance(self.backend, LocalBackend):
+            self.backend.touch(manifest_key(check_dep_hash(dep_hash)))
 
     def delete_manifest(self, dep_hash: str) -> bool:
         return self.backend.delete(manifest_key(check_dep_hash(dep_hash)))
 
     def iter_manifests(self) -> Iterator[str]:
         """The dep hash of every manifest (read each with ``read_manifest``)."""
+        for stored in self.list_manifests():
+            yield stored.dep_hash
+
+    def list_manifests(self) -> Iterator[StoredManifest]:
         for info in self.backend.list("manifests/"):
             match = _MANIFEST_KEY.fullmatch(info.key)
             if match:
-                yield match.group(1)
+                yield StoredManifest(match.group(1), info.size, info.mtime)
 
     # -- listing and deleting objects -------------------------------------------------
 
@@ -288,121 +324,3 @@ class Store:
     def delete_object(self, digest: str) -> bool:
         """Delete an object. Only gc should: a manifest may still reference it."""
         return self.backend.delete(object_key(check_digest(digest)))
-
-
-# -- encoding -------------------------------------------------------------------------
-
-
-def _compressor() -> zstandard.ZstdCompressor:
-    # Content size in the frame lets readers reject a size mismatch before decoding.
-    return zstandard.ZstdCompressor(level=_LEVEL, write_content_size=True)
-
-
-def _hash_stream(source: IO[bytes]) -> ObjectRef:
-    hasher = hashlib.sha256()
-    size = 0
-    while chunk := source.read(CHUNK_SIZE):
-        hasher.update(chunk)
-        size += len(chunk)
-    return ObjectRef(hasher.hexdigest(), size)
-
-
-def _compressed(source: IO[bytes], ref: ObjectRef) -> Iterator[bytes]:
-    """The zstd frame of ``source``, raising ``SourceChanged`` (which aborts the backend
-    write) if the content no longer matches ``ref``."""
-    compressor = _compressor().compressobj(size=ref.size)
-    hasher = hashlib.sha256()
-    size = 0
-    while chunk := source.read(CHUNK_SIZE):
-        size += len(chunk)
-        if size > ref.size:
-            raise SourceChanged(f"grew while being stored (object {ref.digest})")
-        hasher.update(chunk)
-        yield compressor.compress(chunk)
-    if size != ref.size or hasher.hexdigest() != ref.digest:
-        raise SourceChanged(f"changed while being stored (object {ref.digest})")
-    yield compressor.flush()
-
-
-# -- decoding -------------------------------------------------------------------------
-
-
-def _verified_chunks(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
-    """The content of the object in ``stream``, in chunks of at most ``CHUNK_SIZE``.
-
-    The frame must declare ``ref.size``; decoding stops as soon as the output passes it
-    (a decompression bomb costs one chunk), and the digest is checked at the end.
-    """
-    header = _read_up_to(stream, _FRAME_HEADER_MAX)
-    declared = _frame_content_size(header)
-    if declared is None:
-        raise _DamagedObject(ref.digest, "not a zstd frame that declares its size")
-    if declared != ref.size:
-        raise ObjectCorrupt(ref.digest, f"holds {declared} bytes, the reference says {ref.size}")
-    source = _Prefixed(header, stream)
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        source,  # type: ignore[arg-type]  # the stub wants IO[bytes]; only read() is used
-        read_size=CHUNK_SIZE,
-        closefd=False,
-    )
-    hasher = hashlib.sha256()
-    size = 0
-    try:
-        while chunk := reader.read(CHUNK_SIZE):
-            size += len(chunk)
-            if size > ref.size:
-                raise _DamagedObject(ref.digest, "decodes past its declared size")
-            hasher.update(chunk)
-            yield chunk
-    except zstandard.ZstdError as exc:
-        raise _DamagedObject(ref.digest, f"zstd: {exc}") from None
-    if size != ref.size:
-        raise _DamagedObject(ref.digest, f"truncated: {size} of {ref.size} bytes")
-    if hasher.hexdigest() != ref.digest:
-        raise _DamagedObject(ref.digest, "content does not match its digest")
-
-
-def _frame_content_size(header: bytes) -> int | None:
-    try:
-        size = zstandard.frame_content_size(header)
-    except zstandard.ZstdError:
-        return None
-    # frame_content_size says -1 for "unknown"; the C constants are the u64 spellings.
-    if size < 0 or size >= zstandard.CONTENTSIZE_ERROR:
-        return None
-    return int(size)
-
-
-def _read_up_to(stream: ReadStream, limit: int) -> bytes:
-    """Read until ``limit`` bytes or the end: one ``read`` may return less."""
-    parts: list[bytes] = []
-    remaining = limit
-    while remaining > 0:
-        part = stream.read(min(remaining, CHUNK_SIZE))
-        if not part:
-            break
-        parts.append(part)
-        remaining -= len(part)
-    return b"".join(parts)
-
-
-class _Prefixed:
-    """``rest`` with ``prefix`` put back in front (the header, read ahead to check it)."""
-
-    def __init__(self, prefix: bytes, rest: ReadStream) -> None:
-        self._prefix = prefix
-        self._rest = rest
-
-    def read(self, size: int = -1, /) -> bytes:
-        if not self._prefix:
-            return self._rest.read(size)
-        if size < 0:
-            head, self._prefix = self._prefix, b""
-            return head + self._rest.read()
-        head, self._prefix = self._prefix[:size], self._prefix[size:]
-        return head
-
-
-class _Discard:
-    def write(self, data: bytes, /) -> int:
-        return len(data)

@@ -1,0 +1,238 @@
+"""Objects as bytes: one zstd frame per file, and the streaming checks every read makes.
+
+A reader never trusts what it reads: the frame must declare the size the reference
+expects, decoding stops as soon as the output passes it (a decompression bomb costs one
+chunk), and the SHA-256 is checked at the end. ``store/FORMAT.md`` is the contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import IO
+
+import zstandard
+
+from qik.store.backend import ReadStream
+from qik.store.manifest import ObjectRef
+from qik.store.paths import StoreError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "FRAME_HEADER_MAX",
+    "DamagedObject",
+    "Discard",
+    "ObjectCorrupt",
+    "ObjectMissing",
+    "SourceChanged",
+    "compressed",
+    "compressor",
+    "frame_content_size",
+    "hash_stream",
+    "read_up_to",
+    "verified_chunks",
+    "verified_frame",
+]
+
+CHUNK_SIZE = 1 << 20
+_LEVEL = 3  # zstd's default: fast enough for 1 GB logs, and logs shrink well anyway
+FRAME_HEADER_MAX = 18  # ZSTD_FRAMEHEADERSIZE_MAX
+# What a raw copy reads past the end of the frame before calling the object damaged.
+_MAX_TRAILING = 64 << 10
+
+
+class ObjectMissing(StoreError):
+    """The store has no object with this digest."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"object {digest} is missing")
+        self.digest = digest
+
+
+class ObjectCorrupt(StoreError):
+    """The stored bytes don't decode to the referenced content. Nothing unverified is
+    returned; ``copy_to`` may have written part of it to its target, which is garbage."""
+
+    def __init__(self, digest: str, reason: str) -> None:
+        super().__init__(f"object {digest} is corrupt: {reason}")
+        self.digest = digest
+        self.reason = reason
+
+
+class DamagedObject(ObjectCorrupt):
+    """Corrupt whatever the reference says: the object disagrees with its own name or
+    header. Only these are deleted, so a manifest with a wrong size can't make a reader
+    delete a good object that other manifests share."""
+
+
+class SourceChanged(StoreError):
+    """A file changed while it was being stored; nothing was stored."""
+
+
+# -- encoding -------------------------------------------------------------------------
+
+
+def compressor() -> zstandard.ZstdCompressor:
+    # Content size in the frame lets readers reject a size mismatch before decoding.
+    return zstandard.ZstdCompressor(level=_LEVEL, write_content_size=True)
+
+
+def hash_stream(source: IO[bytes]) -> ObjectRef:
+    hasher = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK_SIZE):
+        hasher.update(chunk)
+        size += len(chunk)
+    return ObjectRef(hasher.hexdigest(), size)
+
+
+def compressed(source: IO[bytes], ref: ObjectRef) -> Iterator[bytes]:
+    """The zstd frame of ``source``, raising ``SourceChanged`` (which aborts the backend
+    write) if the content no longer matches ``ref``."""
+    stream = compressor().compressobj(size=ref.size)
+    hasher = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK_SIZE):
+        size += len(chunk)
+        if size > ref.size:
+            raise SourceChanged(f"grew while being stored (object {ref.digest})")
+        hasher.update(chunk)
+        yield stream.compress(chunk)
+    if size != ref.size or hasher.hexdigest() != ref.digest:
+        raise SourceChanged(f"changed while being stored (object {ref.digest})")
+    yield stream.flush()
+
+
+# -- decoding -------------------------------------------------------------------------
+
+
+def verified_chunks(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
+    """The content of the object in ``stream``, in chunks of at most ``CHUNK_SIZE``.
+
+    The frame must declare ``ref.size``; decoding stops as soon as the output passes it
+    (a decompression bomb costs one chunk), and the digest is checked at the end.
+    """
+    header = read_up_to(stream, FRAME_HEADER_MAX)
+    declared = frame_content_size(header)
+    if declared is None:
+        raise DamagedObject(ref.digest, "not a zstd frame that declares its size")
+    if declared != ref.size:
+        raise ObjectCorrupt(ref.digest, f"holds {declared} bytes, the reference says {ref.size}")
+    source = _Prefixed(header, stream)
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        source,  # type: ignore[arg-type]  # the stub wants IO[bytes]; only read() is used
+        read_size=CHUNK_SIZE,
+        closefd=False,
+    )
+    hasher = hashlib.sha256()
+    size = 0
+    try:
+        while chunk := reader.read(CHUNK_SIZE):
+            size += len(chunk)
+            if size > ref.size:
+                raise DamagedObject(ref.digest, "decodes past its declared size")
+            hasher.update(chunk)
+            yield chunk
+    except zstandard.ZstdError as exc:
+        raise DamagedObject(ref.digest, f"zstd: {exc}") from None
+    if size != ref.size:
+        raise DamagedObject(ref.digest, f"truncated: {size} of {ref.size} bytes")
+    if hasher.hexdigest() != ref.digest:
+        raise DamagedObject(ref.digest, "content does not match its digest")
+
+
+def verified_frame(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
+    """The stored bytes of the object in ``stream``, as they are, checked as they pass.
+
+    The frame is decoded alongside (and thrown away) with every check of
+    ``verified_chunks``; a bad object raises before the last chunk is yielded, so a
+    backend write fed by this iterator is aborted and never holds it. Copying the frame
+    instead of decoding and re-encoding it makes a transfer cost one decode, not three.
+    """
+    tee = _Tee(stream)
+    for _ in verified_chunks(tee, ref):
+        if tee.pending:
+            yield tee.take()
+    # Bytes after the frame are copied as they are (readers ignore them), but a hostile
+    # mirror must not make us download without end.
+    if len(read_up_to(tee, _MAX_TRAILING + 1)) > _MAX_TRAILING:
+        raise DamagedObject(ref.digest, "has data after its frame")
+    yield tee.take()
+
+
+def frame_content_size(header: bytes) -> int | None:
+    try:
+        size = zstandard.frame_content_size(header)
+    except zstandard.ZstdError:
+        return None
+    # frame_content_size says -1 for "unknown"; the C constants are the u64 spellings.
+    if size < 0 or size >= zstandard.CONTENTSIZE_ERROR:
+        return None
+    return int(size)
+
+
+def read_up_to(stream: ReadStream, limit: int) -> bytes:
+    """Read until ``limit`` bytes or the end: one ``read`` may return less."""
+    parts: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        part = stream.read(min(remaining, CHUNK_SIZE))
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+class _Prefixed:
+    """``rest`` with ``prefix`` put back in front (the header, read ahead to check it)."""
+
+    def __init__(self, prefix: bytes, rest: ReadStream) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._prefix:
+            return self._rest.read(size)
+        if size < 0:
+            head, self._prefix = self._prefix, b""
+            return head + self._rest.read()
+        head, self._prefix = self._prefix[:size], self._prefix[size:]
+        return head
+
+    def close(self) -> None:
+        self._rest.close()
+
+
+class _Tee:
+    """A stream that keeps what was read from it until ``take``n."""
+
+    def __init__(self, stream: ReadStream) -> None:
+        self._stream = stream
+        self._parts: list[bytes] = []
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._parts.append(data)
+            self._pending += len(data)
+        return data
+
+    def take(self) -> bytes:
+        data, self._parts, self._pending = b"".join(self._parts), [], 0
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class Discard:
+    """A write target that keeps nothing: for reads that only verify."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)

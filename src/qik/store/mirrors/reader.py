@@ -1,0 +1,82 @@
+"""Reading a cache in the main process: lookups at plan time, pulls before a replay.
+
+Whatever a mirror returns is untrusted: manifests are validated (``Manifest.from_bytes``),
+their signatures checked when the cache has a key, and every object verified as it is
+pulled. Each kind of trouble is one warning per run (``guard.py``) and a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qik.store.backend import BackendFailure
+from qik.store.cas import Store
+from qik.store.codec import ObjectCorrupt, ObjectMissing
+from qik.store.manifest import Manifest, verify_signature
+from qik.store.mirrors.guard import MirrorGuard
+from qik.store.paths import StoreError
+from qik.store.sync import Transfer, copy_result
+
+__all__ = ["MirrorMiss", "MirrorReader"]
+
+
+class MirrorMiss(StoreError):
+    """A mirror's result could not be pulled. The warning has been given (once per run):
+    the caller runs the command without another."""
+
+
+@dataclass
+class MirrorReader:
+    """One cache, read through its failure policy.
+
+    ``sign_key``: None reads any valid manifest; bytes accept only manifests signed with
+    them; ``b""`` (a key is configured but empty on this machine) accepts none.
+    """
+
+    name: str
+    store: Store
+    warn: Callable[[str], None]
+    sign_key: bytes | None = None
+    guard: MirrorGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = MirrorGuard(self.name)
+
+    def read(self, dep_hash: str) -> Manifest | None:
+        """The manifest of ``dep_hash`` if the cache has a valid (and trusted) one."""
+        if self.guard.is_tripped:
+            return None
+        try:
+            manifest = self.store.read_manifest(dep_hash)
+        except StoreError as exc:
+            self._failed(exc)
+            return None
+        except OSError as exc:  # a local store that can't be read: permissions, a bad disk
+            self._failed(BackendFailure("error", f"{exc.strerror}: {exc.filename}"))
+            return None
+        if manifest is None or self.sign_key is None:
+            return manifest
+        if self.sign_key and verify_signature(manifest, self.sign_key):
+            return manifest
+        if self.sign_key:
+            self._warn(self.guard.unsigned(manifest.runnable))
+        return None
+
+    def pull(self, manifest: Manifest, local: Store) -> Transfer:
+        """Copy a result found here into ``local``, every object verified; ``MirrorMiss``
+        if this cache fails to deliver it (``local``'s own errors propagate)."""
+        if self.guard.is_tripped:
+            raise MirrorMiss(f"cache {self.name!r} is not used for the rest of this run")
+        try:
+            return copy_result(self.store, local, manifest)
+        except (ObjectMissing, ObjectCorrupt, BackendFailure) as exc:
+            self._failed(exc)
+            raise MirrorMiss(str(exc)) from None
+
+    def _failed(self, exc: StoreError) -> None:
+        self._warn(self.guard.record(exc))
+
+    def _warn(self, message: str | None) -> None:
+        if message is not None:
+            self.warn(message)
