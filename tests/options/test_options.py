@@ -1,0 +1,58 @@
+"""Options: flags over QIK__ env vars over the profile over defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from qik.errors import QikError
+from qik.options import Options, merge_options
+
+
+def test_defaults() -> None:
+    assert merge_options({}, environ={}) == Options()
+
+
+@pytest.mark.parametrize(
+    "flags, env, profile, expected",
+    [
+        ({"workers": 3}, {"QIK__WORKERS": "5"}, {"workers": 7}, {"workers": 3}),
+        ({}, {"QIK__WORKERS": "5"}, {"workers": 7}, {"workers": 5}),
+        ({}, {}, {"workers": 7}, {"workers": 7}),
+        ({}, {"QIK__ISOLATED": "yes"}, {}, {"isolated": True}),
+        ({}, {"QIK__TAGS": "a, b"}, {}, {"tags": ("a", "b")}),
+        ({}, {}, {"tags": ["x"]}, {"tags": ("x",)}),
+        ({}, {"QIK__CACHE": "remote"}, {}, {"default_cache": "remote"}),
+        ({}, {}, {"cache": "remote"}, {"default_cache": "remote"}),
+        ({"caches": ("repo",)}, {}, {}, {"caches": ("repo",)}),
+        ({}, {"QIK__CACHE_STATUS": "warm"}, {}, {"cache_status": "warm"}),
+        ({}, {"QIK__CACHE_READ_ONLY": "1"}, {}, {"cache_read_only": True}),
+        ({"verbosity": 0}, {"QIK__VERBOSITY": "2"}, {}, {"verbosity": 0}),
+        ({"commands": ()}, {"QIK__COMMANDS": "lint"}, {}, {"commands": ("lint",)}),
+    ],
+)
+def test_precedence(
+    flags: dict[str, object],
+    env: dict[str, str],
+    profile: dict[str, object],
+    expected: dict[str, object],
+) -> None:
+    options = merge_options(flags, profile, "ci", environ=env)
+    for key, value in expected.items():
+        assert getattr(options, key) == value
+
+
+@pytest.mark.parametrize(
+    "env, profile, code",
+    [
+        ({"QIK__WORKERS": "many"}, {}, "invalid-option"),
+        ({"QIK__ISOLATED": "maybe"}, {}, "invalid-option"),
+        ({"QIK__CACHE_STATUS": "lukewarm"}, {}, "invalid-option"),
+        ({"QIK__NOPE": "1"}, {}, "unknown-option"),
+        ({}, {"nope": 1}, "unknown-key"),
+        ({}, {"workers": True}, "invalid-option"),
+    ],
+)
+def test_errors(env: dict[str, str], profile: dict[str, object], code: str) -> None:
+    with pytest.raises(QikError) as info:
+        merge_options({}, profile, "ci", environ=env)
+    assert info.value.code == code
