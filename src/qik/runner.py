@@ -292,7 +292,11 @@ def _apply_shard(plan: Plan, spec: str) -> None:
 
 
 def _dep_env(project: Project, index: FileIndex, upstream: Mapping[str, str]) -> DepEnv:
-    return DepEnv(project=project, files=index, upstream_hashes=upstream)
+    from qik.pygraph.hook import digester  # light: the graph loads on the first pygraph dep
+
+    return DepEnv(
+        project=project, files=index, upstream_hashes=upstream, pygraph=digester(project, index)
+    )
 
 
 class Run:

@@ -199,9 +199,13 @@ def _check_text(report: CheckReport) -> str:
     else:
         lines.append(
             f'no import crosses the fence of space "{report.space}" '
-            f"({len(report.checked)} files checked; fence: {fence})"
+            f"({_files(len(report.checked))} checked; fence: {fence})"
         )
     return "".join(f"{line}\n" for line in lines)
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,7 @@ from qik.config.schema import (
     PygraphDep,
 )
 from qik.errors import ConfigError
+from qik.pygraph.builtin import builtin_runnables
 
 __all__ = ["Runnable", "UpstreamDep", "arch", "expand", "pyimport", "render"]
 
@@ -174,6 +175,8 @@ def expand(project: Project) -> dict[str, Runnable]:
         for module in targets:
             runnable = _runnable(project, cmd, module, parametrized[name], parametrized)
             runnables[runnable.name] = runnable
+    for runnable in builtin_runnables(project):  # pygraph.check@SPACE for each fenced space
+        runnables.setdefault(runnable.name, runnable)
     return runnables
 
 

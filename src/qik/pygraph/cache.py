@@ -1,0 +1,123 @@
+"""The graph as a cached step: loaded from the stores by its key, or built and stored.
+
+The serialized graph is an object in the CAS and a manifest named by the graph key (runnable
+``pygraph.build``, exit code 0), so it travels through mirrors like any command's result:
+``[plugins.pygraph] cache = "repo"`` commits it under ``.qik/``, and a fresh clone loads it
+instead of running grimp. Cache trouble is only a miss: the graph is built again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from qik import __version__
+from qik.config.schema import Project
+from qik.fingerprint.files import FileIndex
+from qik.pygraph.build import build_graph
+from qik.pygraph.layout import Layout, graph_key
+from qik.pygraph.model import GraphInvalid, ImportGraph
+from qik.store.cas import Store
+from qik.store.manifest import Manifest
+from qik.store.paths import StoreError
+
+__all__ = ["GRAPH_RUNNABLE", "load_graph"]
+
+GRAPH_RUNNABLE = "pygraph.build"
+_MAX_GRAPH_BYTES = 1 << 30
+
+
+def load_graph(
+    project: Project, index: FileIndex, lay: Layout, extra: Sequence[str] = ()
+) -> ImportGraph:
+    """The import graph of the project as ``index`` sees it, from a cache when possible.
+    ``extra``: namespace directories to scan beyond those the project names."""
+    key = graph_key(project, lay, index, extra)
+    local = _local(project)
+    graph = _read(local, key)
+    if graph is None:
+        graph = _from_mirror(project, local, key)
+    if graph is None:
+        graph = _build_and_store(project, lay, extra, local, key)
+    return graph
+
+
+def _local(project: Project) -> Store:
+    from qik.store.mirrors import local_store
+
+    return local_store(project.root / "._qik")
+
+
+def _mirror(project: Project) -> Store | None:
+    name = project.pygraph.cache
+    if name is None or name == "local":
+        return None
+    # The run's own cache registry: the same stores (and remote mirrors) as commands use.
+    from qik.runner import Caches
+
+    return Caches(project, warn=lambda message: None).store(name)
+
+
+def _read(store: Store, key: str) -> ImportGraph | None:
+    try:
+        manifest = store.read_manifest(key)
+        if manifest is None or manifest.runnable != GRAPH_RUNNABLE:
+            return None
+        return ImportGraph.from_bytes(store.read_bytes(manifest.log, max_size=_MAX_GRAPH_BYTES))
+    except (StoreError, OSError, GraphInvalid, ValueError):
+        return None
+
+
+def _from_mirror(project: Project, local: Store, key: str) -> ImportGraph | None:
+    from qik.store.mirrors import copy_result
+
+    mirror = _mirror(project)
+    if mirror is None:
+        return None
+    try:
+        manifest = mirror.read_manifest(key)
+        if manifest is None or manifest.runnable != GRAPH_RUNNABLE:
+            return None
+        copy_result(mirror, local, manifest)
+    except (StoreError, OSError):
+        return None
+    return _read(local, key)
+
+
+def _build_and_store(
+    project: Project, lay: Layout, extra: Sequence[str], local: Store, key: str
+) -> ImportGraph:
+    start = time.monotonic()
+    graph = build_graph(project, lay, extra)
+    manifest = _store(local, key, graph, time.monotonic() - start)
+    mirror = _mirror(project) if manifest is not None else None
+    if manifest is not None and mirror is not None:
+        _publish(local, mirror, manifest)
+    return graph
+
+
+def _store(store: Store, key: str, graph: ImportGraph, duration: float) -> Manifest | None:
+    try:
+        manifest = Manifest(
+            runnable=GRAPH_RUNNABLE,
+            dep_hash=key,
+            exit_code=0,
+            duration=round(duration, 6),
+            qik_version=__version__,
+            created=time.time(),
+            log=store.put_bytes(graph.to_bytes()),
+            deps={"pygraph:sources": key},
+        )
+        store.write_manifest(manifest)
+    except (StoreError, OSError):  # a read-only checkout: the graph is rebuilt next time
+        return None
+    return manifest
+
+
+def _publish(local: Store, mirror: Store, manifest: Manifest) -> None:
+    from qik.store.mirrors import copy_result
+
+    try:
+        copy_result(local, mirror, manifest)
+    except Exception:  # a mirror failing must never fail the run (see publish_to_dirs)
+        return

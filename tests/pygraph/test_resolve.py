@@ -1,0 +1,139 @@
+"""pygraph deps resolved on real repos: files, distributions, settings and errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qik.config.schema import PygraphDep
+from qik.deps import DepEnv
+from qik.pygraph.errors import PygraphError
+from tests.pygraph.conftest import MakeGraph, make_dist, open_graph
+
+ABCD = {
+    "a/__init__.py": "import b\n",
+    "a/sub.py": "from c import x\n",
+    "b/__init__.py": "import c\n\ndef f():\n    import yaml\n",
+    "c/__init__.py": "import os\nx = 1\n",
+    "d/__init__.py": "import b\n",
+    "e/__init__.py": "",
+    "e/inner/__init__.py": "",
+    "e/inner/leaf.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import d\n",
+}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    make_dist(tmp_path / "site", "PyYAML", "6.0", modules=("yaml",))
+    return tmp_path / "site"
+
+
+def test_a_dep_covers_its_submodules_and_what_they_run(make_graph: MakeGraph, site: Path) -> None:
+    found = make_graph(ABCD, site=site).resolve("a")
+    assert found.files == ("a/__init__.py", "a/sub.py", "b/__init__.py", "c/__init__.py")
+    assert found.dists == ("PyYAML",)  # imported inside a function: counted
+
+
+def test_parent_packages_run_and_type_checking_imports_count(
+    make_graph: MakeGraph, site: Path
+) -> None:
+    found = make_graph(ABCD, site=site).resolve("e.inner.leaf")
+    assert found.modules == ("b", "c", "d", "e", "e.inner", "e.inner.leaf")
+
+
+def test_ignore_type_checking(make_graph: MakeGraph, site: Path) -> None:
+    toml = "[plugins.pygraph]\nignore-type-checking = true\n"
+    found = make_graph(ABCD, toml=toml, site=site).resolve("e.inner.leaf")
+    assert found.modules == ("e", "e.inner", "e.inner.leaf")
+
+
+def test_ignore_pydists(make_graph: MakeGraph) -> None:
+    toml = "[plugins.pygraph]\nignore-pydists = true\n"
+    found = make_graph({**ABCD, "c/__init__.py": "import nowhere\n"}, toml=toml).resolve("a")
+    assert found.dists == ()
+    assert found.unmapped == ()
+
+
+def test_digests_name_the_files_and_distributions(make_graph: MakeGraph, site: Path) -> None:
+    graph = make_graph(ABCD, site=site)
+    env = DepEnv(project=graph.project, files=graph.index, upstream_hashes={})
+    digests = graph(PygraphDep("c"), env)
+    assert [d.label for d in digests] == ["pygraph:c"]
+    assert [path for path, _ in digests[0].files] == ["c/__init__.py"]
+    labels = [d.label for d in graph(PygraphDep("b"), env)]
+    assert labels == ["pygraph:b", "pydist:PyYAML"]
+
+
+def test_an_unmapped_import_names_three_ways_out(make_graph: MakeGraph) -> None:
+    graph = make_graph(ABCD)
+    env = DepEnv(project=graph.project, files=graph.index, upstream_hashes={})
+    with pytest.raises(PygraphError) as caught:
+        graph(PygraphDep("a"), env)
+    err = caught.value
+    assert err.code == "pygraph-unmapped-module"
+    assert "b/__init__.py:4" in err.message
+    assert err.hint is not None
+    assert '[pydist] modules = {yaml = "dist-name"}' in err.hint
+    assert '[pydist] modules = {yaml = ""}' in err.hint
+    assert "ignore-missing-modules = true" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("toml", "dists"),
+    [
+        ('[pydist]\nmodules = {yaml = "PyYAML"}\n', ("PyYAML",)),
+        ('[pydist]\nmodules = {yaml = ""}\n', ()),
+        ("[pydist]\nignore-missing-modules = true\n", ()),
+    ],
+)
+def test_the_ways_out(make_graph: MakeGraph, toml: str, dists: tuple[str, ...]) -> None:
+    found = make_graph(ABCD, toml=toml).resolve("a")
+    assert (found.dists, found.unmapped) == (dists, ())
+
+
+def test_an_unknown_module(make_graph: MakeGraph) -> None:
+    with pytest.raises(PygraphError) as caught:
+        make_graph(ABCD).resolve("a.sbu")
+    assert caught.value.code == "pygraph-unknown-module"
+    assert "a.sub" in caught.value.message
+
+
+def test_python_path_namespaces_and_top_level_modules(make_graph: MakeGraph) -> None:
+    files = {
+        "src/ns/app/__init__.py": "from ns import helpers\nimport settings\n",
+        "src/ns/helpers.py": "",
+        "src/settings.py": "",
+        "src/other/__init__.py": "",
+        "outside/__init__.py": "",
+    }
+    graph = make_graph(files, toml='[defaults]\npython-path = "src"\n')
+    found = graph.resolve("ns.app")
+    assert found.files == ("src/ns/app/__init__.py", "src/ns/helpers.py", "src/settings.py")
+    assert "outside" not in graph.graph.index
+
+
+def test_the_graph_is_built_once(make_graph: MakeGraph, site: Path) -> None:
+    graph = make_graph(ABCD, site=site)
+    first = graph.graph
+    grimp_cache = graph.project.root / "._qik" / "pygraph" / "grimp"
+    shutil.rmtree(grimp_cache)
+    again = open_graph(graph.project.root, site).graph
+    assert again.modules == first.modules
+    assert not grimp_cache.exists()  # loaded from the store: grimp never ran
+
+
+def test_a_file_that_does_not_parse_is_a_module_without_imports(
+    make_graph: MakeGraph, site: Path
+) -> None:
+    files = {**ABCD, "c/bad.py": "import d\ndef (:\n", "e/inner/bad.py": "1x = \n"}
+    graph = make_graph({**files, "a/sub.py": "from c import bad\n"}, site=site)
+    assert graph.resolve("a").files == (
+        "a/__init__.py",
+        "a/sub.py",
+        "b/__init__.py",
+        "c/__init__.py",
+        "c/bad.py",
+    )
+    assert "e.inner.bad" in graph.graph.index
