@@ -53,6 +53,7 @@ def fingerprint(runnable: Runnable, env: DepEnv, *, with_upstream: bool = True) 
     one that changed. ``with_upstream=False`` leaves out upstream dep hashes: ``--since``
     asks whether a runnable's *own* inputs changed (``strict`` deps propagate the rest).
     """
+    env = env.for_runnable(runnable)  # pydist versions from the space's lock
     deps = [
         DepDigest("exec", _sha(runnable.exec)),
         DepDigest("artifacts", _sha("\n".join(runnable.artifacts))),
@@ -68,6 +69,8 @@ def fingerprint(runnable: Runnable, env: DepEnv, *, with_upstream: bool = True) 
         if not with_upstream and isinstance(dep, UpstreamDep):
             continue
         deps.extend(digest_dep(dep, env))
+    if env.spaces is not None:  # the space's lock and dotenv files
+        deps.extend(env.spaces.digests(runnable, env.files))
     parts = [("format", str(FORMAT_VERSION)), *((d.label, d.digest) for d in deps)]
     return Fingerprint(dep_hash=digest_parts(parts), deps=tuple(deps))
 

@@ -28,6 +28,7 @@ from qik.options import Options
 from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
 from qik.scheduler.run import Job, Result
 from qik.scheduler.worker import ColdRequest
+from qik.spaces import is_built, space_envs, space_source
 from qik.store.cas import Store
 from qik.store.manifest import Manifest
 
@@ -131,6 +132,9 @@ class Caches:
 
     def lookup(self, dep_hash: str, runnable: Runnable) -> tuple[Manifest, str] | None:
         self._looked_up[runnable.name] = dep_hash
+        # A venv lives outside the store: a stored sync counts only while the venv holds it.
+        if runnable.internal and not is_built(self.project, runnable):
+            return None
         for name in dict.fromkeys(("local", runnable.cache)):
             reader = self._reader(name)
             found = None if reader is None else reader.read(dep_hash)
@@ -308,6 +312,7 @@ class Run:
         self._warn = warn
         self._replayed: dict[str, IO[bytes]] = {}
         self._index_stale = False
+        self._space_env = space_envs(plan.project)  # venv and dotenv of each space
 
     # -- decide -------------------------------------------------------------------------
     def prepare(self, name: str, upstream_touched: bool) -> Job:
@@ -361,6 +366,7 @@ class Run:
             root=str(self.root),
             out_path=str(out_path(self.root, runnable.name)),
             timeout=runnable.timeout,
+            env=self._space_env(runnable),
             dep_hash=fp.dep_hash if cached else None,
             deps=tuple((d.label, d.digest) for d in fp.deps),
             artifacts=runnable.artifacts,

@@ -9,11 +9,10 @@ the tool's stdout stays its own); then qikx replaces itself with the tool.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from qik.config.schema import Project
@@ -84,7 +83,6 @@ def _prepare(project: Project, space: str) -> tuple[int, dict[str, str] | None]:
 
 def _install(project: Project | None, *, quiet: bool, only: str | None = None) -> int:
     """Run the sync runnables (and the locks they need) of every venv, or of ``only``."""
-    from qik.cli.run import execute_run
     from qik.spaces.envs import resolve
     from qik.spaces.runnables import sync_name
 
@@ -94,12 +92,9 @@ def _install(project: Project | None, *, quiet: bool, only: str | None = None) -
     if not envs:
         return 0
     names = tuple(sync_name(env) for env in envs)
-    # Spaces named: below a space's root, its default must not hide the other venvs.
-    spaces = tuple(env.name for env in envs)
-    if quiet and _is_built(project, Options(commands=names, spaces=spaces)):
+    if quiet and _is_built(project, Options(commands=names)):
         return 0
-    with _stdout_to_stderr() if quiet else contextlib.nullcontext():
-        return execute_run({"commands": names, "spaces": spaces})
+    return _qik(project.root, names, quiet=quiet)
 
 
 def _is_built(project: Project, options: Options) -> bool:
@@ -109,18 +104,17 @@ def _is_built(project: Project, options: Options) -> bool:
     return all(plan.entries[name].is_warm for name in plan.names)
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send fd 1 to stderr while installing: subprocesses and consoles included."""
+def _qik(root: Path, names: tuple[str, ...], *, quiet: bool) -> int:
+    """``qik NAMES`` in a child process: qikx is about to become the tool, and a process that
+    exec()s away must not have started a worker pool (its resource tracker would complain).
+    Run from the root, so no space root narrows the selection; quiet sends stdout to stderr.
+    """
+    import subprocess
+
+    argv = [sys.executable, "-c", "from qik.cli import main; main()", *names]
+    out = sys.stderr if quiet else None
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    return subprocess.run(argv, cwd=root, stdout=out, check=False).returncode
 
 
 def _which(tool: str, space: str, env: Mapping[str, str]) -> str:

@@ -25,11 +25,13 @@ def pool_was_started() -> bool:
 def execute_run(flags: dict[str, Any]) -> int:
     """Run with the flags given on the command line; returns the exit code."""
     from qik.config.load import load_project
+    from qik.spaces.roots import with_root_space
 
     cwd = Path.cwd()
     profile = flags.get("profile") or os.environ.get("QIK__PROFILE")
     project = load_project(cwd, profile=profile)
     options = merge_options(flags, project.qik_options, project.profile or "default")
+    options = with_root_space(options, project, cwd)
     if options.watch:
         return _watch(cwd, flags, profile)
     return run_once(project, options)
@@ -101,6 +103,7 @@ def _stderr_warn() -> Any:
 
 def _list(plan: Any, options: Options) -> int:
     names = plan.listed if plan.listed is not None else plan.names
+    names = [name for name in names if _is_shown(plan.dag.runnables[name], options)]
     if options.json:
         rows = [
             {
@@ -121,6 +124,11 @@ def _list(plan: Any, options: Options) -> int:
         out = "".join(f"{name}\n" for name in names)
         sys.stdout.write(out)
     return 1 if options.fail and names else 0
+
+
+def _is_shown(runnable: Any, options: Options) -> bool:
+    """A space's lock and sync are listed only when named: they are how, not what."""
+    return not runnable.internal or bool({runnable.name, runnable.command} & {*options.commands})
 
 
 def _shard_fields(plan: Any, name: str, options: Options) -> dict[str, Any]:
@@ -144,7 +152,8 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     from qik.scheduler.worker import run_cold
 
     workers = options.workers or 0
-    single = len(plan.names) == 1 or workers == 1
+    # Building a venv first doesn't make a single command's output stop streaming.
+    single = sum(not plan.dag.runnables[n].internal for n in plan.names) == 1 or workers == 1
     console: Any
     run = Run(plan, lambda m: console.warn(m))
     if options.json:

@@ -115,6 +115,7 @@ class SpaceVenv:
     constraint: str | None = None
     python: str | None = None
     name: str | None = None  # for type = "space"
+    cache: str | None = None  # where the lock is cached; None: "repo"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_SPACE", "parse_spaces", "parse_venv"]
 
 DEFAULT_SPACE = "default"
 SPACE_KEYS = ("root", "modules", "fence", "venv", "dotenv")
-VENV_KEYS = ("type", "reqs", "lock", "constraint", "python", "name")
+VENV_KEYS = ("type", "reqs", "lock", "constraint", "python", "name", "cache")
 VENV_TYPES = ("active", "space", "uv", "pip")
 # A bare requirements file (or list of them) is built into a venv; qik 0.2 left the
 # tool to a plugin, we record "pip" and let the spaces code pick uv when it can.
@@ -148,10 +148,11 @@ def parse_venv(value: object, loc: Loc, refs: Refs) -> SpaceVenv:
     venv = SpaceVenv(
         type=venv_type,
         reqs=f.get_or("reqs", as_strs, ()),
-        lock=f.opt("lock", as_str),
+        lock=f.opt("lock", as_rel_path),  # an artifact: it must stay inside the project
         constraint=f.opt("constraint", as_str),
         python=f.opt("python", as_str),
         name=f.req("name", refs.space) if venv_type == "space" else f.opt("name", as_str),
+        cache=f.opt("cache", refs.cache),
     )
     if venv_type in ("uv", "pip") and not venv.reqs:
         f.req("reqs", as_strs)  # raises missing-key when absent

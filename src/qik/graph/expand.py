@@ -25,6 +25,7 @@ from qik.config.schema import (
     PygraphDep,
 )
 from qik.errors import ConfigError
+from qik.spaces import uses_spaces
 from qik.pygraph.builtin import builtin_runnables
 
 __all__ = ["Runnable", "UpstreamDep", "arch", "expand", "pyimport", "render"]
@@ -60,6 +61,7 @@ class Runnable:
     space: str
     timeout: float | None
     is_cached: bool
+    internal: bool = False  # qik's own (a space's lock and sync): --ls shows it only if named
 
     @property
     def upstream(self) -> tuple[UpstreamDep, ...]:
@@ -177,6 +179,10 @@ def expand(project: Project) -> dict[str, Runnable]:
             runnables[runnable.name] = runnable
     for runnable in builtin_runnables(project):  # pygraph.check@SPACE for each fenced space
         runnables.setdefault(runnable.name, runnable)
+    if uses_spaces(project):  # a venv's lock and sync runnables join the graph
+        from qik.spaces.runnables import with_space_runnables
+
+        return with_space_runnables(project, runnables)
     return runnables
 
 
