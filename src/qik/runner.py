@@ -299,7 +299,11 @@ def _dep_env(project: Project, index: FileIndex, upstream: Mapping[str, str]) ->
     from qik.pygraph.hook import digester  # light: the graph loads on the first pygraph dep
 
     return DepEnv(
-        project=project, files=index, upstream_hashes=upstream, pygraph=digester(project, index)
+        project=project,
+        files=index,
+        upstream_hashes=upstream,
+        pygraph=digester(project, index),
+        spaces=space_source(project),
     )
 
 

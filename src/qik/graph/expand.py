@@ -25,8 +25,8 @@ from qik.config.schema import (
     PygraphDep,
 )
 from qik.errors import ConfigError
-from qik.spaces import uses_spaces
 from qik.pygraph.builtin import builtin_runnables
+from qik.spaces import uses_spaces
 
 __all__ = ["Runnable", "UpstreamDep", "arch", "expand", "pyimport", "render"]
 
