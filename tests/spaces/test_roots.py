@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from qik.errors import SelectionError
+from qik.options import Options
 from qik.spaces import SpaceError
-from qik.spaces.roots import space_at
+from qik.spaces.roots import select_spaces, space_at
 
 from .conftest import Load
 
@@ -56,3 +58,27 @@ def test_nested_roots(load: Load, tmp_path: Path, roots: tuple[str, str]) -> Non
         space_at(load(toml), tmp_path)
     assert info.value.code == "nested-roots"
     assert "'a'" in info.value.message and "'b'" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "given, cwd, selected",
+    [
+        ((), ".", ()),
+        ((), "app/x", ("app",)),
+        (("tools",), "app", ("tools",)),  # -s wins over the root
+        (("web", "tools"), ".", ("web", "tools")),
+    ],
+)
+def test_select_spaces(
+    load: Load, tmp_path: Path, given: tuple[str, ...], cwd: str, selected: tuple[str, ...]
+) -> None:
+    (tmp_path / cwd).mkdir(parents=True, exist_ok=True)
+    options = select_spaces(Options(spaces=given), load(ROOTS), tmp_path / cwd)
+    assert options.spaces == selected
+
+
+def test_select_an_unknown_space(load: Load, tmp_path: Path) -> None:
+    with pytest.raises(SelectionError) as info:
+        select_spaces(Options(spaces=("nope",)), load("[spaces.app]\n"), tmp_path)
+    assert info.value.code == "unknown-space"
+    assert "app, default" in (info.value.hint or "")

@@ -25,13 +25,13 @@ def pool_was_started() -> bool:
 def execute_run(flags: dict[str, Any]) -> int:
     """Run with the flags given on the command line; returns the exit code."""
     from qik.config.load import load_project
-    from qik.spaces.roots import with_root_space
+    from qik.spaces.roots import select_spaces
 
     cwd = Path.cwd()
     profile = flags.get("profile") or os.environ.get("QIK__PROFILE")
     project = load_project(cwd, profile=profile)
     options = merge_options(flags, project.qik_options, project.profile or "default")
-    options = with_root_space(options, project, cwd)
+    options = select_spaces(options, project, cwd)
     if options.watch:
         return _watch(cwd, flags, profile)
     return run_once(project, options)
@@ -40,6 +40,7 @@ def execute_run(flags: dict[str, Any]) -> int:
 def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     from qik.config.load import load_project
     from qik.errors import QikError
+    from qik.spaces.roots import select_spaces
     from qik.watch import watch_changes, watch_loop
 
     seen: dict[str, str] = {}  # runnable -> the dep hash it last ran or replayed with
@@ -49,6 +50,7 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
             project = load_project(cwd, profile=profile)
             options = merge_options(flags, project.qik_options, project.profile or "default")
             options = dataclasses.replace(options, watch=False)
+            options = select_spaces(options, project, cwd)
             _run_watched(project, options, seen, first)
         except QikError as exc:  # a config mid-edit: say so, and keep watching
             print(exc.render(), file=sys.stderr, flush=True)

@@ -10,14 +10,23 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 
 from qik.config.schema import Project
+from qik.errors import SelectionError
 from qik.options import Options
 from qik.spaces import SpaceError, has_roots
 
-__all__ = ["check_roots", "space_at", "with_root_space"]
+__all__ = ["check_roots", "select_spaces", "space_at"]
 
 
-def with_root_space(options: Options, project: Project, cwd: Path) -> Options:
-    """Below a space's root, that space is the default ``-s``."""
+def select_spaces(options: Options, project: Project, cwd: Path) -> Options:
+    """The spaces a run selects: those given (``-s``, ``QIK__SPACE``), each of which must
+    exist; else, below a space's root, that space."""
+    unknown = [space for space in options.spaces if space not in project.spaces]
+    if unknown:
+        raise SelectionError(
+            f"no space named {unknown[0]!r}",
+            code="unknown-space",
+            hint="spaces are declared under [spaces.NAME]: " + ", ".join(sorted(project.spaces)),
+        )
     if not has_roots(project):
         return options
     space = space_at(project, cwd)  # checks the roots even when -s is given
