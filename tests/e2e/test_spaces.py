@@ -199,3 +199,27 @@ def test_dotenv_without_venv(make_repo: Callable[..., Path], qik: Qik) -> None:
     (repo / "local.env").unlink()
     missing = qik(repo, "greet")
     assert missing.returncode == 2 and "error[dotenv-not-found]" in missing.stderr
+
+
+def test_a_lock_that_fails_skips_only_its_space(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    toml = """
+        [spaces.app]
+        venv = "reqs.txt"
+        [commands.in-app]
+        exec = "echo in-app"
+        space = "app"
+        [commands.plain]
+        exec = "echo plain"
+        """
+    repo = make_repo({"qik.toml": toml, "reqs.txt": "six\n"})
+    # The index can't be reached (offline, nothing cached): uv fails to resolve.
+    offline = {"UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "empty-uv-cache")}
+    result = qik(repo, env=offline)
+    assert result.returncode == 1
+    assert "✗ space.lock@app" in result.stdout
+    assert "- space.sync@app skipped" in result.stdout
+    assert "- in-app skipped" in result.stdout
+    assert "✓ plain ran" in result.stdout
+    assert not (repo / "reqs.lock").exists()

@@ -101,3 +101,22 @@ def test_is_synced(load: Load) -> None:
     assert is_synced(project.root, env)
     (project.root / "reqs.lock").write_text("six==1.17.0\n")
     assert not is_synced(project.root, env)
+
+
+def test_uv_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qik.spaces.uv import uv_dir
+
+    # Undone before the test ends: the guard fixture checks the environment then.
+    with monkeypatch.context() as patch, pytest.raises(SpaceError) as info:
+        patch.setitem(sys.modules, "uv", None)  # `import uv` fails, as when not installed
+        patch.setenv("PATH", "")
+        uv_dir()
+    assert info.value.code == "uv-not-found"
+    assert "qik[uv]" in (info.value.hint or "")
+
+
+def test_dotenv_not_installed(load: Load, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "dotenv", None)
+    with pytest.raises(SpaceError) as info:
+        SpaceEnvs(load(TOML, FILES), BASE).for_space("plain")
+    assert info.value.code == "dotenv-not-installed"
