@@ -31,7 +31,7 @@ from qik.store.codec import (
     ObjectMissing,
     SourceChanged,
     compressed,
-    compressor,
+    encode,
     frame_content_size,
     hash_stream,
     read_up_to,
@@ -118,7 +118,7 @@ class Store:
     def put_bytes(self, data: bytes) -> ObjectRef:
         ref = ObjectRef(hashlib.sha256(data).hexdigest(), len(data))
         if not self.has(ref):
-            self.backend.write_bytes(object_key(ref.digest), compressor().compress(data))
+            self.backend.write_bytes(object_key(ref.digest), encode(data, ref))
         return ref
 
     def put_file(self, path: Path) -> ObjectRef:

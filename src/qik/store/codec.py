@@ -27,6 +27,8 @@ __all__ = [
     "SourceChanged",
     "compressed",
     "compressor",
+    "encode",
+    "first_block_size",
     "frame_content_size",
     "hash_stream",
     "read_up_to",
@@ -39,6 +41,7 @@ _LEVEL = 3  # zstd's default: fast enough for 1 GB logs, and logs shrink well an
 FRAME_HEADER_MAX = 18  # ZSTD_FRAMEHEADERSIZE_MAX
 # What a raw copy reads past the end of the frame before calling the object damaged.
 _MAX_TRAILING = 64 << 10
+_FIRST_BLOCK_MAX = 4096  # bytes: early enough that two versions of a file diverge at once
 
 
 class ObjectMissing(StoreError):
@@ -86,10 +89,34 @@ def hash_stream(source: IO[bytes]) -> ObjectRef:
     return ObjectRef(hasher.hexdigest(), size)
 
 
+def first_block_size(ref: ObjectRef) -> int:
+    """Where the frame's first block ends: a position in the content picked by its digest
+    (0: no early boundary, for contents of fewer than 2 bytes).
+
+    Why: the repo cache lives in git, whose rename detection pairs a deleted file with an
+    added one when half their bytes are the same. Two versions of a large artifact that
+    differ near its end would compress to frames with a long common prefix, and two
+    branches that both replaced the artifact would conflict (rename/rename) on merge.
+    Blocks that start at different places give different bytes from the first boundary
+    on, while the same content still always gives the same frame.
+    """
+    if ref.size < 2:
+        return 0
+    return 1 + int(ref.digest[:8], 16) % min(ref.size - 1, _FIRST_BLOCK_MAX)
+
+
+def encode(data: bytes, ref: ObjectRef) -> bytes:
+    """The zstd frame of ``data``, whose reference is ``ref``."""
+    return b"".join(_frame(iter((data,)), ref))
+
+
 def compressed(source: IO[bytes], ref: ObjectRef) -> Iterator[bytes]:
     """The zstd frame of ``source``, raising ``SourceChanged`` (which aborts the backend
     write) if the content no longer matches ``ref``."""
-    stream = compressor().compressobj(size=ref.size)
+    return _frame(_checked(source, ref), ref)
+
+
+def _checked(source: IO[bytes], ref: ObjectRef) -> Iterator[bytes]:
     hasher = hashlib.sha256()
     size = 0
     while chunk := source.read(CHUNK_SIZE):
@@ -97,9 +124,22 @@ def compressed(source: IO[bytes], ref: ObjectRef) -> Iterator[bytes]:
         if size > ref.size:
             raise SourceChanged(f"grew while being stored (object {ref.digest})")
         hasher.update(chunk)
-        yield stream.compress(chunk)
+        yield chunk
     if size != ref.size or hasher.hexdigest() != ref.digest:
         raise SourceChanged(f"changed while being stored (object {ref.digest})")
+
+
+def _frame(chunks: Iterator[bytes], ref: ObjectRef) -> Iterator[bytes]:
+    stream = compressor().compressobj(size=ref.size)
+    before_boundary = first_block_size(ref)
+    for chunk in chunks:
+        if 0 < before_boundary <= len(chunk):
+            yield stream.compress(chunk[:before_boundary])
+            yield stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+            chunk, before_boundary = chunk[before_boundary:], 0
+        elif before_boundary:
+            before_boundary -= len(chunk)
+        yield stream.compress(chunk)
     yield stream.flush()
 
 

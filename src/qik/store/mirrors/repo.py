@@ -12,20 +12,22 @@ so pruning never deletes an object a half-written result is about to reference.
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shlex
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qik.store.cas import Store, manifest_key, object_key
 from qik.store.manifest import Manifest, ManifestInvalid
-from qik.store.sync import copy_result
+from qik.store.sync import copy_objects
 
 __all__ = [
     "GITATTRIBUTES_LINE",
@@ -34,6 +36,7 @@ __all__ = [
     "merge_driver_command",
     "prune",
     "publish_to_repo",
+    "scattered_json",
 ]
 
 GITATTRIBUTES_LINE = ".qik/** linguist-generated=true merge=qik"
@@ -71,11 +74,40 @@ def _write_result(store: Store, mirror: Store, manifest: Manifest, folder: str) 
     existing = _read_or_none(mirror, manifest.dep_hash)
     if existing is not None and not mirror.missing_objects(existing):
         return Changes()
-    transfer = copy_result(store, mirror, manifest)
+    transfer = copy_objects(store, mirror, manifest.objects)
+    mirror.backend.write_bytes(manifest_key(manifest.dep_hash), scattered_json(manifest))
     added = [f"{folder}/{object_key(ref.digest)}" for ref in transfer.sent]
     if existing is None:
         added.append(f"{folder}/{manifest_key(manifest.dep_hash)}")
     return Changes(added=added)
+
+
+def scattered_json(manifest: Manifest) -> bytes:
+    """The manifest as JSON on one line, with spaces after separators in a pattern picked
+    by its dep hash: valid JSON with the same values as the canonical encoding (readers
+    and signatures only see values), but not a line in common with another manifest.
+
+    Why: git's rename detection compares files in lines (or 64-byte pieces), and two
+    canonical manifests of one runnable share most lines. Pruning the old one and adding
+    the new one then reads as a rename, and two branches that both did it conflict on
+    merge (rename/rename). Scattered, they share too little to pair up.
+    """
+    pad = random.Random(manifest.dep_hash).randrange
+    doc = json.loads(manifest.to_bytes())
+
+    def encode(value: object) -> str:
+        if isinstance(value, dict):
+            items = (f"{json.dumps(k)}:{' ' * pad(4)}{encode(v)}" for k, v in value.items())
+            return "{" + _joined(items, pad) + "}"
+        if isinstance(value, list):
+            return "[" + _joined((encode(v) for v in value), pad) + "]"
+        return json.dumps(value, allow_nan=False)
+
+    return (encode(doc) + "\n").encode("ascii")
+
+
+def _joined(parts: Iterator[str], pad: Callable[[int], int]) -> str:
+    return "".join(("," + " " * pad(8) if i else "") + part for i, part in enumerate(parts))
 
 
 def prune(mirror: Store, *, keep: str | None = None, folder: str = ".qik") -> Changes:
