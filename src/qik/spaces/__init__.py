@@ -13,8 +13,9 @@ Every command of the space depends on its ``space.sync``, and the lock's digest 
 dotenv file's) enters its dep hash. Distribution versions for ``pydist`` deps come from the
 lock, so planning never needs the venv.
 
-Everything here is imported only by projects that use venvs, dotenv files or roots: the
-predicates below are all a project without them pays.
+The modules of this package are imported only by projects that use venvs or dotenv files
+(and :mod:`qik.spaces.roots`, which checks ``-s``): the predicates here are all that a
+project without them pays.
 """
 
 from __future__ import annotations

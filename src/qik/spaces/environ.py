@@ -18,7 +18,7 @@ from qik.spaces import SYNC_COMMAND, SpaceError
 from qik.spaces.envs import Environment, Resolved, resolve
 from qik.spaces.uv import MARKER, uv_dir
 
-__all__ = ["EnvItems", "SpaceEnvs", "is_present", "is_synced", "venv_bin"]
+__all__ = ["EnvItems", "SpaceEnvs", "is_present", "is_synced"]
 
 EnvItems = tuple[tuple[str, str], ...]
 
@@ -65,12 +65,12 @@ class SpaceEnvs:
         return result
 
 
-def venv_bin(root: Path, env: Environment) -> Path:
+def _venv_bin(root: Path, env: Environment) -> Path:
     return root / env.venv_dir / ("Scripts" if os.name == "nt" else "bin")
 
 
 def _venv_vars(root: Path, env: Environment, base: Mapping[str, str]) -> dict[str, str]:
-    path = os.pathsep.join(filter(None, (str(venv_bin(root, env)), base.get("PATH"))))
+    path = os.pathsep.join(filter(None, (str(_venv_bin(root, env)), base.get("PATH"))))
     return {"VIRTUAL_ENV": str(root / env.venv_dir), "PATH": path}
 
 
