@@ -131,10 +131,10 @@ class Caches:
         return remote
 
     def lookup(self, dep_hash: str, runnable: Runnable) -> tuple[Manifest, str] | None:
-        self._looked_up[runnable.name] = dep_hash
         # A venv lives outside the store: a stored sync counts only while the venv holds it.
         if runnable.internal and not is_built(self.project, runnable):
             return None
+        self._looked_up[runnable.name] = dep_hash
         for name in dict.fromkeys(("local", runnable.cache)):
             reader = self._reader(name)
             found = None if reader is None else reader.read(dep_hash)
@@ -262,6 +262,10 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
             )
 
     names = select(dag, selector, known_modules=project.modules, narrow=narrow)
+    for name in names:
+        error = dag.runnables[name].error
+        if error is not None:
+            raise error
     caches = Caches(project, warn, read_only=options.cache_read_only)
     prints = fingerprint_all(dag, names, lambda ups: _dep_env(project, index, ups))
     entries = {

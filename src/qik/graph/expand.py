@@ -10,7 +10,7 @@ import platform
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qik.config.schema import (
     CacheWhen,
@@ -62,6 +62,9 @@ class Runnable:
     timeout: float | None
     is_cached: bool
     internal: bool = False  # qik's own (a space's lock and sync): --ls shows it only if named
+    # A template it uses can't be resolved (a missing context value): an error only if the
+    # runnable is selected, so one command's missing variable doesn't stop the others.
+    error: ConfigError | None = field(default=None, compare=False)
 
     @property
     def upstream(self) -> tuple[UpstreamDep, ...]:
@@ -175,7 +178,7 @@ def expand(project: Project) -> dict[str, Runnable]:
         else:
             targets = (None,)
         for module in targets:
-            runnable = _runnable(project, cmd, module, parametrized[name], parametrized)
+            runnable = _runnable_or_error(project, cmd, module, parametrized[name], parametrized)
             runnables[runnable.name] = runnable
     for runnable in builtin_runnables(project):  # pygraph.check@SPACE for each fenced space
         runnables.setdefault(runnable.name, runnable)
@@ -184,6 +187,36 @@ def expand(project: Project) -> dict[str, Runnable]:
 
         return with_space_runnables(project, runnables)
     return runnables
+
+
+def _runnable_or_error(
+    project: Project,
+    cmd: Command,
+    module: Module | None,
+    is_param: bool,
+    parametrized: Mapping[str, bool],
+) -> Runnable:
+    try:
+        return _runnable(project, cmd, module, is_param, parametrized)
+    except ConfigError as exc:
+        if exc.code != "missing-var":
+            raise
+        name = f"{cmd.name}@{module.name}" if is_param and module else cmd.name
+        return Runnable(
+            name=name,
+            command=cmd.name,
+            module=module.name if module else None,
+            exec="",
+            deps=(),
+            artifacts=(),
+            cache="local",
+            cache_when="success",
+            tags=cmd.tags,
+            space=cmd.space or "default",
+            timeout=None,
+            is_cached=False,
+            error=exc,
+        )
 
 
 def _runnable(

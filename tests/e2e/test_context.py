@@ -1,0 +1,66 @@
+"""Context variables and profiles, through the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+Qik = Callable[..., subprocess.CompletedProcess[str]]
+
+TOML = """
+vars = ["region", {name = "level", type = "int", default = 1}]
+
+[commands.show]
+exec = "echo region={ctx.region} level={ctx.level} arch={ctx.qik.arch}"
+deps = [{type = "const", val = "{ctx.region}"}]
+
+[commands.other]
+exec = "echo other"
+
+[ctx.ci.qik]
+isolated = true
+commands = ["show"]
+
+[ctx.ci.project]
+region = "eu"
+level = 3
+"""
+
+
+def test_profile_values_and_env_precedence(make_repo: Callable[..., Path], qik: Qik) -> None:
+    root = make_repo({"qik.toml": TOML})
+    out = qik(root, "-p", "ci").stdout
+    assert "region=eu level=3" in out
+    assert "other" not in out  # the profile selected only `show`
+    out = qik(root, env={"QIK__PROFILE": "ci", "REGION": "us"}).stdout
+    assert "region=us level=3" in out
+    out = qik(root, "-p", "ci", env={"PROJECT__REGION": "ap", "REGION": "us"}).stdout
+    assert "region=ap" in out
+
+
+def test_ctx_change_breaks_the_cache(make_repo: Callable[..., Path], qik: Qik) -> None:
+    root = make_repo({"qik.toml": TOML})
+    qik(root, "show", env={"REGION": "us"})
+    assert "replayed" in qik(root, "show", env={"REGION": "us"}).stdout
+    assert "ran in" in qik(root, "show", env={"REGION": "eu"}).stdout
+
+
+def test_missing_required_var_only_when_used(make_repo: Callable[..., Path], qik: Qik) -> None:
+    root = make_repo({"qik.toml": TOML})
+    assert qik(root, "other").returncode == 0
+    missing = qik(root, "show")
+    assert missing.returncode == 2 and "error[missing-var]" in missing.stderr
+
+
+def test_bad_env_values_are_coded(make_repo: Callable[..., Path], qik: Qik) -> None:
+    root = make_repo({"qik.toml": TOML})
+    for env, code in (
+        ({"QIK__WORKERS": "many"}, "invalid-option"),
+        ({"LEVEL": "high", "REGION": "x"}, "invalid-var-value"),
+        ({"QIK__PROFILE": "nope"}, "unknown-profile"),
+    ):
+        result = qik(root, env=env)
+        assert result.returncode == 2, env
+        assert f"error[{code}]" in result.stderr
+        assert "Traceback" not in result.stderr
