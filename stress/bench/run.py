@@ -346,7 +346,16 @@ def _context(bench: Bench, started: float, probed: dict[str, object]) -> dict[st
         "tools": {n: asdict(t) for n, t in bench.tools.items()},
         "probes": probed,
         "seconds_total": round(time.perf_counter() - started, 1),
+        "load_average_at_end": _load(),
     }
+
+
+def _load() -> list[float] | None:
+    """1, 5 and 15 minute load averages: above the core count, other work shared the CPUs."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # not on Windows
+        return None
 
 
 def bench_all(bench: Bench) -> tuple[list[Measure], dict[str, Peak], dict[str, object]]:
@@ -365,7 +374,7 @@ def bench_all(bench: Bench) -> tuple[list[Measure], dict[str, Peak], dict[str, o
         )
         if name == "cached":
             probed = probes(bench)
-    _say("peak RSS ...")
+    _say(f"peak RSS ... (load average {_load()} on {os.cpu_count()} CPUs)")
     return measures, peak_rss(bench, logs), probed
 
 
