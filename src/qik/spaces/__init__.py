@@ -49,8 +49,21 @@ class SpaceError(QikError):
     """A space's environment can't be resolved or built (always raised with a code)."""
 
 
+_last: tuple[Project, bool] | None = None
+
+
 def uses_spaces(project: Project) -> bool:
-    """Does any space have a venv other than the bare active one, or dotenv files?"""
+    """Does any space have a venv other than the bare active one, or dotenv files?
+
+    Remembers the last project it saw: the plan asks once per runnable.
+    """
+    global _last
+    if _last is None or _last[0] is not project:
+        _last = (project, _uses_spaces(project))
+    return _last[1]
+
+
+def _uses_spaces(project: Project) -> bool:
     if project.default_dotenv or _is_configured(project.default_venv):
         return True
     return any(s.dotenv or _is_configured(s.venv) for s in project.spaces.values())
