@@ -40,6 +40,8 @@ class _Recorder:
 @pytest.fixture(scope="module")
 def pool() -> Iterator[Executor]:
     executor = loky.get_reusable_executor(max_workers=2, timeout=30)
+    # Both workers up before any test measures overlap (spawning is slow on a busy box).
+    list(executor.map(time.sleep, [0.3, 0.3]))
     yield executor
     executor.shutdown(wait=True, kill_workers=True)
 
