@@ -14,8 +14,9 @@ Measured, each in fresh processes, alternating, medians of ``--rounds``:
 
 1. *cold*: resolving a pygraph dep on every top-level package with an empty ``._qik``
    (graph, grimp cache and distribution map all cold) against ``grimp.build_graph`` of the
-   same packages without a cache. grimp is imported before the clock starts in both, and
-   the file index (built by every qik run anyway) before it starts in qik's.
+   same packages without a cache. grimp is imported before the clock starts in both; so
+   are, in qik's, what every run loads and does before fingerprinting (``qik.runner``, the
+   configuration, the file index).
 2. *warm*: a fully cached ``qik check`` run (a command parametrized over many modules) with
    pygraph deps, against the same run with glob deps on the modules' directories.
 
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,25 +46,29 @@ _GITIGNORE = "._qik/\n.qik/\n__pycache__/\n"
 _THIRD_PARTY = ("pathspec", "zstandard", "psutil")  # installed with qik
 
 _GRIMP = """
-import json, sys, time
+import json, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
 import grimp
 roots = json.loads(sys.argv[2])
-start = time.perf_counter()
-grimp.build_graph(*roots, include_external_packages=True, cache_dir=None)
-print(json.dumps(time.perf_counter() - start))
+with tempfile.TemporaryDirectory() as cache:  # "cache": a cold one, as qik's is
+    start, cpu = time.perf_counter(), time.process_time()
+    grimp.build_graph(
+        *roots, include_external_packages=True, cache_dir=cache if sys.argv[3] else None
+    )
+    print(json.dumps([time.perf_counter() - start, time.process_time() - cpu]))
 """
 
 _QIK_COLD = """
 import json, sys, time
 from pathlib import Path
 import grimp
+import qik.runner  # loaded by every run before it fingerprints
 from qik.config.load import load_project
 from qik.fingerprint.files import FileIndex
 root = Path(sys.argv[1])
 project = load_project(root)
 index = FileIndex.from_worktree(root)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 from qik.config.schema import PygraphDep
 from qik.deps import DepEnv
 from qik.pygraph.hook import digester
@@ -70,7 +76,7 @@ pygraph = digester(project, index)
 env = DepEnv(project=project, files=index, upstream_hashes={}, pygraph=pygraph)
 for package in json.loads(sys.argv[2]):
     pygraph(PygraphDep(package), env)
-print(json.dumps(time.perf_counter() - start))
+print(json.dumps([time.perf_counter() - start, time.process_time() - cpu]))
 """
 
 _ROOTS = """
@@ -79,10 +85,11 @@ from pathlib import Path
 from qik.config.load import load_project
 from qik.fingerprint.files import FileIndex
 from qik.pygraph.build import _is_shadowed
-from qik.pygraph.layout import layout
+from qik.pygraph.layout import initial_roots, layout
 project = load_project(Path(sys.argv[1]))
 lay = layout(FileIndex.from_worktree(project.root).paths, project.python_path)
-print(json.dumps([r for r in lay.roots if not _is_shadowed(r, str(project.root))]))
+roots = initial_roots(project, lay)
+print(json.dumps([r for r in roots if not _is_shadowed(r, str(project.root))]))
 """
 
 
@@ -170,21 +177,42 @@ _GLOB_DEP = '"{module.dir}/**.py"'
 # -- measuring --------------------------------------------------------------------------------
 
 
-def _seconds(script: str, *args: str) -> float:
+def _environ(work: Path) -> dict[str, str]:
+    """Subprocesses keep compiled bytecode (in ``work``), as an installed qik does: with
+    PYTHONDONTWRITEBYTECODE every run would compile every module it imports."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+
+
+_ENV: dict[str, str] = dict(os.environ)
+
+
+def _seconds(script: str, *args: str) -> tuple[float, float]:
+    """(wall, CPU) seconds the script reports."""
     out = subprocess.run(
-        [sys.executable, "-c", script, *args], check=True, capture_output=True, text=True
+        [sys.executable, "-c", script, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_ENV,
     )
-    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+    wall, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(wall), float(cpu)
 
 
-def _wall(fn: Callable[[], object]) -> float:
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU of the child processes) seconds ``fn`` took."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def _qik(root: Path, *args: str) -> None:
-    subprocess.run([QIK, *args], cwd=root, check=True, capture_output=True)
+    subprocess.run([QIK, *args], cwd=root, check=True, capture_output=True, env=_ENV)
 
 
 def measure_cold(root: Path, rounds: int) -> dict[str, float]:
@@ -193,13 +221,19 @@ def measure_cold(root: Path, rounds: int) -> dict[str, float]:
             [sys.executable, "-c", _ROOTS, str(root)], check=True, capture_output=True, text=True
         ).stdout
     )
-    grimp: list[float] = []
-    qik: list[float] = []
+    times: dict[str, list[tuple[float, float]]] = {"grimp": [], "grimp-nocache": [], "qik": []}
     for _ in range(rounds):
-        grimp.append(_seconds(_GRIMP, str(root), json.dumps(roots)))
+        times["grimp"].append(_seconds(_GRIMP, str(root), json.dumps(roots), "cache"))
+        times["grimp-nocache"].append(_seconds(_GRIMP, str(root), json.dumps(roots), ""))
         shutil.rmtree(root / "._qik", ignore_errors=True)
-        qik.append(_seconds(_QIK_COLD, str(root), json.dumps(roots)))
-    return {"grimp": statistics.median(grimp), "qik": statistics.median(qik)}
+        times["qik"].append(_seconds(_QIK_COLD, str(root), json.dumps(roots)))
+    return _medians(times)
+
+
+def _medians(times: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    medians = {kind: statistics.median(w for w, _ in v) for kind, v in times.items()}
+    medians.update({f"{k}-cpu": statistics.median(c for _, c in v) for k, v in times.items()})
+    return medians
 
 
 def measure_warm(root: Path, modules: Sequence[str], extra: str, rounds: int) -> dict[str, float]:
@@ -207,15 +241,15 @@ def measure_warm(root: Path, modules: Sequence[str], extra: str, rounds: int) ->
         "glob": _config(modules, _GLOB_DEP, extra),
         "pygraph": _config(modules, _PYGRAPH_DEP, extra),
     }
-    times: dict[str, list[float]] = {kind: [] for kind in configs}
+    times: dict[str, list[tuple[float, float]]] = {kind: [] for kind in configs}
     for text in configs.values():  # fill the caches first
         (root / "qik.toml").write_text(text)
         _qik(root, "check")
     for _ in range(rounds):
         for kind, text in configs.items():
             (root / "qik.toml").write_text(text)
-            times[kind].append(_wall(lambda: _qik(root, "check")))
-    return {kind: statistics.median(values) for kind, values in times.items()}
+            times[kind].append(_timed(lambda: _qik(root, "check")))
+    return _medians(times)
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -235,6 +269,8 @@ def _project(work: Path, name: str) -> tuple[Path, list[str], str]:
 
 
 def run(work: Path, rounds: int, only: Sequence[str]) -> str:
+    _ENV.clear()
+    _ENV.update(_environ(work))
     rows = []
     for name in only:
         root, modules, extra = _project(work, name)
@@ -248,23 +284,48 @@ def run(work: Path, rounds: int, only: Sequence[str]) -> str:
 def _report(
     rows: list[tuple[str, int, int, dict[str, float], dict[str, float]]], rounds: int
 ) -> str:
-    ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:.0f}"
+
     lines = [
         "## Import graph (pygraph)",
         "",
-        f"`python -m stress.bench_pygraph`, medians of {rounds} rounds, fresh processes, "
-        f"{os.cpu_count()} CPUs.",
+        f"`python -m stress.bench_pygraph --rounds {rounds}`: medians of {rounds} rounds, "
+        f"each in fresh processes, {os.cpu_count()} CPUs; wall-clock ms, and in parentheses "
+        "CPU ms (user + system, all threads), which shared machines disturb less.",
         "",
-        "| project | .py files | cold: grimp build_graph | cold: qik resolves every "
-        "top-level package | ratio | runnables | warm run, glob deps | warm run, pygraph "
-        "deps | difference |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Cold: resolve a pygraph dep on every top-level package with an empty `._qik`, "
+        "against grimp's own `build_graph` of the same packages (with a fresh cache "
+        "directory, as qik writes grimp's cache too, and without a cache).",
+        "",
+        "| project | .py files | grimp, cache | grimp, no cache | qik cold | ratio to "
+        "grimp, cache | ratio to grimp, no cache |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, files, count, cold, warm in rows:
+    for name, files, _, cold, _ in rows:
         lines.append(
-            f"| {name} | {files} | {ms(cold['grimp'])} | {ms(cold['qik'])} | "
-            f"{cold['qik'] / cold['grimp']:.2f}x | {count} | {ms(warm['glob'])} | "
-            f"{ms(warm['pygraph'])} | {ms(warm['pygraph'] - warm['glob'])} |"
+            f"| {name} | {files} | {ms(cold['grimp'])} ({ms(cold['grimp-cpu'])}) | "
+            f"{ms(cold['grimp-nocache'])} ({ms(cold['grimp-nocache-cpu'])}) | "
+            f"{ms(cold['qik'])} ({ms(cold['qik-cpu'])}) | "
+            f"{cold['qik'] / cold['grimp']:.2f} ({cold['qik-cpu'] / cold['grimp-cpu']:.2f}) | "
+            f"{cold['qik'] / cold['grimp-nocache']:.2f} "
+            f"({cold['qik-cpu'] / cold['grimp-nocache-cpu']:.2f}) |"
+        )
+    lines += [
+        "",
+        "Warm: `qik check` fully cached (every runnable replays, the graph is in the store, "
+        "no `.py` changed), a command parametrized over the modules with a pygraph dep on "
+        "each, against the same command with a glob dep on each module's directory.",
+        "",
+        "| project | runnables | glob deps | pygraph deps | difference |",
+        "|---|---|---|---|---|",
+    ]
+    for name, _, count, _, warm in rows:
+        lines.append(
+            f"| {name} | {count} | {ms(warm['glob'])} ({ms(warm['glob-cpu'])}) | "
+            f"{ms(warm['pygraph'])} ({ms(warm['pygraph-cpu'])}) | "
+            f"{ms(warm['pygraph'] - warm['glob'])} "
+            f"({ms(warm['pygraph-cpu'] - warm['glob-cpu'])}) |"
         )
     return "\n".join(lines) + "\n"
 

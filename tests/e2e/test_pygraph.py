@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import git
 from tests.pygraph.conftest import make_dist
 
 Qik = Callable[..., subprocess.CompletedProcess[str]]
@@ -181,3 +182,20 @@ def test_graph_formats_and_imports(make_repo: Callable[..., Path], qik: Qik) -> 
         "distributions": [{"name": "fakedist", "version": "3.1"}],
         "unmapped": [],
     }
+
+
+def test_since_follows_the_import_graph(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = TOML.replace("LOG", os.devnull) + '\n[pydist]\nmodules = {fakedist = ""}\n'
+    root = make_repo({"qik.toml": toml, **ABCD})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "d/__init__.py").write_text("import sys\n")
+    since = ["--since", "main", "--ls", "--isolated"]
+    assert _ok(qik(root, *since)).stdout.split() == ["each@d"]
+    (root / "c/__init__.py").write_text("value = 3\n")
+    assert sorted(_ok(qik(root, *since)).stdout.split()) == [
+        "each@a",
+        "each@b",
+        "each@c",
+        "each@d",
+        "single",
+    ]

@@ -194,19 +194,21 @@ def _scan_fast(grimp: Any, roots: list[str], options: dict[str, Any]) -> _Scan:
         found_packages=found, file_system=file_system.convert_to_basic(), **options
     )
     edges: _Edges = {name: {} for package in found for name in package.namespace_packages}
-    scanned = set(roots)
-    external: set[str] = set()
     for module, imports in by_module.items():
         row = edges.setdefault(module.name, {})
         for imp in imports:
-            name = imp.imported.name
-            row.setdefault(name, []).append(imp.line_number or 0)
-            if name.partition(".")[0] not in scanned:
-                external.add(name)
-    for row in edges.values():
-        for name, lines in row.items():
-            row[name] = sorted(set(lines))
-    return _Scan(edges, external)
+            lines = row.get(imp.imported.name)
+            if lines is None:
+                row[imp.imported.name] = [imp.line_number or 0]
+            else:
+                lines.append(imp.line_number or 0)
+    return _Scan(edges, _external(edges, roots))
+
+
+def _external(edges: _Edges, roots: list[str]) -> set[str]:
+    scanned = set(roots)
+    imported = {name for row in edges.values() for name in row}
+    return {name for name in imported if name.partition(".")[0] not in scanned}
 
 
 def _scan_public(grimp: Any, roots: list[str], options: dict[str, Any]) -> _Scan:
@@ -297,8 +299,8 @@ def _graph(lay: Layout, edges: _Edges, external: set[str]) -> ImportGraph:
     slot: dict[str, int] = {name: i for i, name in enumerate(modules)}
     slot.update({name: len(modules) + k for k, name in enumerate(externals)})
     rows = [
-        sorted([_slot(slot, target), *lines] for target, lines in edges.get(name, {}).items())
-        for name in modules
+        sorted([_slot(slot, target), *sorted(set(lines))] for target, lines in row.items())
+        for row in (edges.get(name, {}) for name in modules)
     ]
     return ImportGraph(
         tuple(modules), tuple(files[m] for m in modules), tuple(externals), tuple(rows)
@@ -315,7 +317,8 @@ def _slot(slot: dict[str, int], name: str) -> int:
 def _with_ancestors(names: set[str]) -> set[str]:
     out = set(names)
     for name in names:
-        while "." in name:
-            name = name.rpartition(".")[0]
-            out.add(name)
+        parent = name.rpartition(".")[0]
+        while parent and parent not in out:  # stop where another name already climbed
+            out.add(parent)
+            parent = parent.rpartition(".")[0]
     return out

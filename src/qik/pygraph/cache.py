@@ -43,9 +43,7 @@ def load_graph(
 
 
 def _local(project: Project) -> Store:
-    from qik.store.mirrors import local_store
-
-    return local_store(project.root / "._qik")
+    return Store.local(project.root / "._qik")
 
 
 def _mirror(project: Project) -> Store | None:

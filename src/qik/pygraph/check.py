@@ -25,6 +25,7 @@ from qik.config.schema import Project, PygraphDep
 from qik.deps import DepDigest
 from qik.fingerprint.hashing import digest_parts
 from qik.graph.expand import Runnable
+from qik.pygraph.errors import PygraphError
 from qik.pygraph.fence import Violation, crossings, fence_of, fenced_spaces
 from qik.pygraph.resolve import FENCE_PREFIX, Pygraph
 
@@ -65,6 +66,14 @@ class CheckReport:
 
 
 def check_space(pygraph: Pygraph, space: str) -> CheckReport:
+    """What the fence of ``space`` encloses and checks, and the imports crossing it."""
+    if space not in pygraph.project.spaces:
+        raise PygraphError(
+            f"no space named {space!r}",
+            code="unknown-space",
+            hint="spaces are declared under [spaces.NAME]: "
+            + ", ".join(sorted(pygraph.project.spaces)),
+        )
     fence = fence_of(pygraph.project, space)
     checked, found = crossings(pygraph, fence)
     return CheckReport(space, fence.allowed, tuple(checked), tuple(found))

@@ -153,7 +153,8 @@ class Environment:
 
     def _load(self) -> dict[str, tuple[str, ...] | None]:
         if self._known is None:
-            self._known = _read_cache(self._file, self.key) if self._file is not None else {}
+            cached = _read_cache(self._file, self.key) if self._file is not None else None
+            self._known = cached or {}
         return self._known
 
     def _save(self, known: dict[str, tuple[str, ...] | None]) -> None:
@@ -229,17 +230,17 @@ def _record_top(path: str) -> str:
 _MODULE_SUFFIXES = tuple(sorted(importlib.machinery.all_suffixes(), key=len, reverse=True))
 
 
-def _read_cache(file: Path, key: str) -> dict[str, tuple[str, ...] | None]:
+def _read_cache(file: Path, key: str) -> dict[str, tuple[str, ...] | None] | None:
     # A missing, truncated or foreign cache only means reading the metadata again.
     try:
         doc = json.loads(file.read_bytes())
     except (OSError, ValueError):
-        return {}
+        return None
     if not isinstance(doc, dict) or doc.get("key") != key:
-        return {}
+        return None
     modules = doc.get("modules")
     if not isinstance(modules, dict):
-        return {}
+        return None
     return {
         str(module): tuple(str(d) for d in dists) if isinstance(dists, list) else None
         for module, dists in modules.items()

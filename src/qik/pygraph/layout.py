@@ -18,6 +18,7 @@ sources.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -118,15 +119,18 @@ def _literal_pyimports(project: Project) -> Iterator[str]:
 
 def graph_key(project: Project, lay: Layout, index: _Index, extra: Sequence[str] = ()) -> str:
     """The graph's cache key: the settings that shape it and every source file's digest."""
-    files = [(path, index.digest(path) or "") for path in lay.sources]
     conf = project.pygraph
-    return digest_parts(
+    settings = digest_parts(
         [
             ("qik-pygraph", _KEY_VERSION),
             ("python-path", lay.prefix),
             ("roots", [("root", r) for r in initial_roots(project, lay, extra)]),
             ("ignore-type-checking", str(conf.ignore_type_checking)),
             ("ignore-pydists", str(conf.ignore_pydists)),
-            ("files", files),
         ]
     )
+    # "<blob> <path>\0" per file (no path holds a NUL, no blob id a space), hashed in one
+    # call: this runs on every warm run, over every source file.
+    digest = index.digest
+    listing = "".join([f"{digest(path) or '-'} {path}\0" for path in lay.sources])
+    return hashlib.sha256(f"{settings}\n{listing}".encode("utf-8", "surrogateescape")).hexdigest()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from functools import cached_property
 from qik.config.schema import Project, PydistDep, PygraphDep
 from qik.deps import DepDigest, DepEnv, digest_dep
 from qik.fingerprint.files import FileIndex
-from qik.fingerprint.hashing import digest_parts
 from qik.pygraph.closure import Closures, members
 from qik.pygraph.dists import STDLIB, Environment, canonical_name
 from qik.pygraph.errors import PygraphError
@@ -107,9 +107,7 @@ class Pygraph:
         digest = self._digests.get(found.pyimport)
         if digest is None:
             files = tuple((path, self.index.digest(path) or "") for path in found.files)
-            digest = DepDigest(
-                f"pygraph:{found.pyimport}", digest_parts([("files", files)]), files
-            )
+            digest = DepDigest(f"pygraph:{found.pyimport}", files_digest(files), files)
             self._digests[found.pyimport] = digest
         return digest
 
@@ -230,6 +228,13 @@ class Pygraph:
         """The version a pydist dep on ``dist`` uses: pinned, else installed."""
         name = self._pinned_name(dist)
         return self.project.pydist.versions.get(name) or self._installed_version(name)
+
+
+def files_digest(files: tuple[tuple[str, str], ...]) -> str:
+    """The digest of a pygraph dep's files. ``--since`` (qik.since) digests the same files
+    at the base revision the same way: keep the two encodings equal."""
+    listing = "".join([f"{path}={blob}\n" for path, blob in files])
+    return hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _in_package(name: str, package: str) -> bool:
