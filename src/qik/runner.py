@@ -142,15 +142,16 @@ class Caches:
                 return found, name
         return None
 
-    def pull(self, source: str, manifest: Manifest) -> None:
-        """Copy a hit in mirror ``source`` into the local store. ``MirrorMiss`` (the warning
-        already given) if the mirror doesn't deliver it."""
+    def pull(self, source: str, manifest: Manifest, *, restore_root: Path | None = None) -> bool:
+        """Copy a hit in mirror ``source`` into the local store, restoring its artifacts
+        under ``restore_root`` on the way; True if any was written there. ``MirrorMiss``
+        (the warning already given) if the mirror doesn't deliver it."""
         from qik.store.mirrors.reader import MirrorMiss
 
         reader = self._reader(source)
         if reader is None:
             raise MirrorMiss(f"cache {source!r} is not available")
-        reader.pull(manifest, self.local)
+        return bool(reader.pull(manifest, self.local, restore_root=restore_root).restored)
 
     def mirrors(self, runnable: Runnable) -> tuple[Mirror, ...]:
         """Where a fresh result of ``runnable`` is published, besides the local store."""
@@ -394,9 +395,8 @@ class Run:
         assert manifest is not None
         caches = self.plan.caches
         try:
-            if entry.source != "local":
-                self._pull(entry.source or "local", manifest)
-            touched = self._restore(caches.local, manifest)
+            pulled = entry.source != "local" and self._pull(entry.source or "local", manifest)
+            touched = self._restore(caches.local, manifest) or pulled
             log = _verified_log(caches.local, manifest)
         except MirrorMiss:  # the mirror's trouble was warned about once for the whole run
             return None
@@ -415,23 +415,21 @@ class Run:
             touched_files=touched,
         )
 
-    def _pull(self, source: str, manifest: Manifest) -> None:
-        self.plan.caches.pull(source, manifest)
+    def _pull(self, source: str, manifest: Manifest) -> bool:
+        """Copy a mirror's hit into the local store; its artifacts are restored on the way
+        (one pass over the bytes). True if any file was written."""
+        return self.plan.caches.pull(source, manifest, restore_root=self.root)
 
     def _restore(self, store: Store, manifest: Manifest) -> bool:
         """Restore artifacts that differ from the stored ones; True if any file was written."""
-        from qik.store.paths import safe_artifact_path
+        from qik.store.sync import restore_artifacts
 
-        touched = False
-        for artifact in manifest.artifacts:
-            dest = safe_artifact_path(self.root, artifact.path)
-            if _same_file(dest, artifact.digest, artifact.size, artifact.mode):
-                continue
-            from qik.store.manifest import ObjectRef
-
-            store.restore_file(ObjectRef(artifact.digest, artifact.size), dest, artifact.mode)
-            touched = True
-        return touched
+        return restore_artifacts(
+            store,
+            self.root,
+            manifest.artifacts,
+            is_current=lambda dest, a: _same_file(dest, a.digest, a.size, a.mode),
+        )
 
     # -- logs ---------------------------------------------------------------------------
     def write_log(self, result: Result, stream: BinaryIO) -> None:

@@ -422,3 +422,29 @@ def test_an_unreachable_bucket_is_an_error_for_cache_commands(
     assert run.returncode == 0 and len(_warnings(run.stderr)) == 1
     verify = qik(root, ":cache", "verify", "--cache", "remote", env=dead)
     assert verify.returncode == 2 and "cache-unavailable" in verify.stderr
+
+
+def test_files_restored_by_a_pull_are_seen_downstream(
+    make_repo: Callable[..., Path],
+    qik: Qik,
+    env: dict[str, str],
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "counter"
+    toml = (
+        _toml(counter, bucket)
+        + f"""
+        [commands.use]
+        exec = "echo used >> {counter}; wc -c out/data.bin"
+        deps = ["out/data.bin", {{type = "command", name = "build"}}]
+        cache = "remote"
+        """
+    )
+    root = make_repo({"qik.toml": toml, "src/data.bin": "payload " * 1000})
+    assert qik(root, "use", env=env).returncode == 0
+    assert _runs(counter) == 2
+    _forget_locally(root)
+    again = qik(root, "use", env=env)
+    assert again.returncode == 0, again.stderr
+    assert _runs(counter) == 2  # use re-hashed out/data.bin after the pull restored it

@@ -59,3 +59,24 @@ def test_copy_objects_deduplicates_refs(tmp_path: Path) -> None:
     source, dest = Store.local(tmp_path / "a"), Store.local(tmp_path / "b")
     ref = source.put_bytes(b"one")
     assert copy_objects(source, dest, [ref, ref, ref]).sent == (ref,)
+
+
+def test_a_pull_can_restore_artifacts_as_they_stream(tmp_path: Path) -> None:
+    source, dest = Store.local(tmp_path / "a"), Store.local(tmp_path / "b")
+    payloads = [b"log", os.urandom(300_000), b"same", b"same"]
+    manifest = _result(source, payloads)
+    transfer = copy_result(source, dest, manifest, restore_root=tmp_path / "tree")
+    assert transfer.restored == ("out/0", "out/1")  # out/2 has out/1's content: _restore's job
+    assert (tmp_path / "tree" / "out" / "0").read_bytes() == payloads[1]
+    assert not (tmp_path / "tree" / "out" / "2").exists()
+    assert dest.read_manifest(manifest.dep_hash) == manifest
+
+
+def test_a_bad_object_restores_nothing(tmp_path: Path) -> None:
+    source, dest = Store.local(tmp_path / "a"), Store.local(tmp_path / "b")
+    manifest = _result(source, [b"log", os.urandom(300_000)])
+    path = tmp_path / "a" / object_key(manifest.artifacts[0].digest)
+    path.write_bytes(path.read_bytes()[:-4] + b"oops")
+    with pytest.raises(ObjectCorrupt):
+        copy_result(source, dest, manifest, restore_root=tmp_path / "tree")
+    assert list((tmp_path / "tree").rglob("*")) in ([], [tmp_path / "tree" / "out"])

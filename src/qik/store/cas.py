@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 from qik.store.backend import Backend, KeyMissing, LocalBackend, ReadStream, atomic_file
 from qik.store.codec import (
@@ -30,6 +30,7 @@ from qik.store.codec import (
     ObjectCorrupt,
     ObjectMissing,
     SourceChanged,
+    Writable,
     compressed,
     encode,
     frame_content_size,
@@ -65,10 +66,6 @@ __all__ = [
 _DEFAULT_READ_LIMIT = 64 << 20
 _OBJECT_KEY = re.compile(r"objects/([0-9a-f]{2})/(\1[0-9a-f]{62})")
 _MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{16,128})\.json")
-
-
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -190,17 +187,19 @@ class Store:
             self._drop_damaged(ref)
             raise
 
-    def send_object(self, ref: ObjectRef, dest: Store) -> None:
+    def send_object(self, ref: ObjectRef, dest: Store, *, decoded: Writable | None = None) -> None:
         """Copy the object into ``dest`` as stored (the same zstd frame), verifying it on
-        the way: ``dest`` receives it whole and good, or not at all.
+        the way: ``dest`` receives it whole and good, or not at all. The content also goes
+        to ``decoded`` if given (garbage, like ``copy_to``'s target, if this raises).
 
         Raises ``ObjectMissing`` or ``ObjectCorrupt`` like ``copy_to`` (and deletes a
         damaged object the same way); ``dest``'s own write errors propagate.
         """
         stream = self._open_object(ref)
+        frame = verified_frame(stream, ref, decoded)
         try:
             with closing(stream):
-                dest.backend.write_chunks(object_key(ref.digest), verified_frame(stream, ref))
+                dest.backend.write_chunks(object_key(ref.digest), frame)
         except DamagedObject:
             self._drop_damaged(ref)
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Protocol
 
 import zstandard
 
@@ -25,6 +25,7 @@ __all__ = [
     "ObjectCorrupt",
     "ObjectMissing",
     "SourceChanged",
+    "Writable",
     "compressed",
     "compressor",
     "encode",
@@ -42,6 +43,10 @@ FRAME_HEADER_MAX = 18  # ZSTD_FRAMEHEADERSIZE_MAX
 # What a raw copy reads past the end of the frame before calling the object damaged.
 _MAX_TRAILING = 64 << 10
 _FIRST_BLOCK_MAX = 4096  # bytes: early enough that two versions of a file diverge at once
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 class ObjectMissing(StoreError):
@@ -181,16 +186,21 @@ def verified_chunks(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
         raise DamagedObject(ref.digest, "content does not match its digest")
 
 
-def verified_frame(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
+def verified_frame(
+    stream: ReadStream, ref: ObjectRef, decoded: Writable | None = None
+) -> Iterator[bytes]:
     """The stored bytes of the object in ``stream``, as they are, checked as they pass.
 
     The frame is decoded alongside (and thrown away) with every check of
     ``verified_chunks``; a bad object raises before the last chunk is yielded, so a
     backend write fed by this iterator is aborted and never holds it. Copying the frame
     instead of decoding and re-encoding it makes a transfer cost one decode, not three.
+    The decoded content goes to ``decoded``, if given: unverified until this iterator ends.
     """
     tee = _Tee(stream)
-    for _ in verified_chunks(tee, ref):
+    for chunk in verified_chunks(tee, ref):
+        if decoded is not None:
+            decoded.write(chunk)
         if tee.pending:
             yield tee.take()
     # Bytes after the frame are copied as they are (readers ignore them), but a hostile

@@ -9,14 +9,20 @@ team cost one upload.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
+from qik.store.backend import atomic_file
 from qik.store.cas import Store
-from qik.store.manifest import Manifest, ObjectRef
+from qik.store.manifest import ArtifactEntry, Manifest, ObjectRef
+from qik.store.paths import safe_artifact_path
 
-__all__ = ["TRANSFER_THREADS", "Transfer", "copy_objects", "copy_result"]
+__all__ = ["TRANSFER_THREADS", "Transfer", "copy_objects", "copy_result", "restore_artifacts"]
+
+_T = TypeVar("_T")
 
 # Transfers wait on the network (or the disk) far more than on the CPU; zstd and hashlib
 # release the GIL on large buffers, so threads overlap well even on two cores.
@@ -25,10 +31,12 @@ TRANSFER_THREADS = 16
 
 @dataclass(frozen=True)
 class Transfer:
-    """What a copy did: the objects it sent, and those the destination already had."""
+    """What a copy did: the objects it sent, those the destination already had, and the
+    artifacts it restored on the way (see ``copy_result``)."""
 
     sent: tuple[ObjectRef, ...] = ()
     present: tuple[ObjectRef, ...] = ()
+    restored: tuple[str, ...] = ()
 
     @property
     def bytes_sent(self) -> int:
@@ -36,17 +44,37 @@ class Transfer:
 
 
 def copy_result(
-    source: Store, dest: Store, manifest: Manifest, *, threads: int = TRANSFER_THREADS
+    source: Store,
+    dest: Store,
+    manifest: Manifest,
+    *,
+    threads: int = TRANSFER_THREADS,
+    restore_root: Path | None = None,
 ) -> Transfer:
     """Copy one result: every object ``dest`` lacks, then the manifest.
+
+    With ``restore_root``, an artifact whose object is sent is also written under it as the
+    object streams by (decoded once, for both), and renamed into place once verified: a
+    pull before a replay then costs one pass over the bytes, not two.
 
     Raises the first error of any object (``ObjectMissing`` / ``ObjectCorrupt`` from
     ``source``, a ``StoreError`` or ``OSError`` from either side); the manifest is then
     not written, so ``dest`` never holds a manifest that points at nothing.
     """
-    transfer = copy_objects(source, dest, manifest.objects, threads=threads)
+    targets = {} if restore_root is None else _first_paths(manifest.artifacts)
+    unique = tuple(dict.fromkeys(manifest.objects))
+
+    def copy(ref: ObjectRef) -> bool:
+        entry = targets.get(ref)
+        if entry is None or restore_root is None:
+            return _copy_if_absent(source, dest, ref)
+        return _copy_and_restore(source, dest, entry, restore_root)
+
+    sent = _map(copy, unique, threads)
     dest.write_manifest(manifest, check_objects=False)
-    return transfer
+    transfer = _transfer(unique, sent)
+    restored = tuple(e.path for ref, e in targets.items() if ref in set(transfer.sent))
+    return Transfer(transfer.sent, transfer.present, restored)
 
 
 def copy_objects(
@@ -54,11 +82,31 @@ def copy_objects(
 ) -> Transfer:
     """Copy the objects ``dest`` lacks, up to ``threads`` at a time."""
     unique = tuple(dict.fromkeys(refs))
-    sent = _map(lambda ref: _copy_if_absent(source, dest, ref), unique, threads)
+    return _transfer(unique, _map(lambda ref: _copy_if_absent(source, dest, ref), unique, threads))
+
+
+def _transfer(refs: tuple[ObjectRef, ...], sent: list[bool]) -> Transfer:
     return Transfer(
-        sent=tuple(ref for ref, was_sent in zip(unique, sent, strict=True) if was_sent),
-        present=tuple(ref for ref, was_sent in zip(unique, sent, strict=True) if not was_sent),
+        sent=tuple(ref for ref, was_sent in zip(refs, sent, strict=True) if was_sent),
+        present=tuple(ref for ref, was_sent in zip(refs, sent, strict=True) if not was_sent),
     )
+
+
+def _first_paths(artifacts: Sequence[ArtifactEntry]) -> dict[ObjectRef, ArtifactEntry]:
+    """The first artifact of each object (others with the same content: ``_restore``)."""
+    firsts: dict[ObjectRef, ArtifactEntry] = {}
+    for entry in artifacts:
+        firsts.setdefault(entry.ref, entry)
+    return firsts
+
+
+def _copy_and_restore(source: Store, dest: Store, entry: ArtifactEntry, root: Path) -> bool:
+    if dest.has(entry.ref):
+        return False
+    path = safe_artifact_path(root, entry.path)
+    with atomic_file(path, mode=entry.mode & 0o777) as fh:
+        source.send_object(entry.ref, dest, decoded=fh)
+    return True
 
 
 def _copy_if_absent(source: Store, dest: Store, ref: ObjectRef) -> bool:
@@ -68,13 +116,37 @@ def _copy_if_absent(source: Store, dest: Store, ref: ObjectRef) -> bool:
     return True
 
 
-def _map(fn: Callable[[ObjectRef], bool], refs: tuple[ObjectRef, ...], threads: int) -> list[bool]:
-    """``[fn(ref) for ref in refs]``, in parallel; the first error stops what hasn't started."""
-    if threads <= 1 or len(refs) <= 1:
-        return [fn(ref) for ref in refs]
-    pool = ThreadPoolExecutor(max_workers=min(threads, len(refs)), thread_name_prefix="qik-sync")
+def restore_artifacts(
+    store: Store,
+    root: Path,
+    artifacts: Sequence[ArtifactEntry],
+    *,
+    is_current: Callable[[Path, ArtifactEntry], bool],
+    threads: int = TRANSFER_THREADS,
+) -> bool:
+    """Write every artifact under ``root`` unless ``is_current`` says the file there already
+    holds it; True if any file was written. Each is checked with ``safe_artifact_path`` and
+    written atomically once verified (``Store.restore_file``); decoding, hashing and
+    writing release the GIL, so a replay with many artifacts uses every core."""
+
+    def restore(entry: ArtifactEntry) -> bool:
+        dest = safe_artifact_path(root, entry.path)
+        if is_current(dest, entry):
+            return False
+        store.restore_file(entry.ref, dest, entry.mode)
+        return True
+
+    return any(_map(restore, tuple(artifacts), threads))
+
+
+def _map(fn: Callable[[_T], bool], items: tuple[_T, ...], threads: int) -> list[bool]:
+    """``[fn(item) for item in items]``, in parallel; the first error stops what hasn't
+    started."""
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    pool = ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="qik-sync")
     try:
-        futures: list[Future[bool]] = [pool.submit(fn, ref) for ref in refs]
+        futures: list[Future[bool]] = [pool.submit(fn, item) for item in items]
         return [future.result() for future in futures]
     finally:
         # On an error, cancel the queue and still wait for running copies: a thread left

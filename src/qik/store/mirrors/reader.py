@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qik.store.backend import BackendFailure
 from qik.store.cas import Store
@@ -63,13 +64,16 @@ class MirrorReader:
             self._warn(self.guard.unsigned(manifest.runnable))
         return None
 
-    def pull(self, manifest: Manifest, local: Store) -> Transfer:
-        """Copy a result found here into ``local``, every object verified; ``MirrorMiss``
+    def pull(
+        self, manifest: Manifest, local: Store, *, restore_root: Path | None = None
+    ) -> Transfer:
+        """Copy a result found here into ``local``, every object verified (and artifacts
+        restored under ``restore_root`` on the way, see ``copy_result``); ``MirrorMiss``
         if this cache fails to deliver it (``local``'s own errors propagate)."""
         if self.guard.is_tripped:
             raise MirrorMiss(f"cache {self.name!r} is not used for the rest of this run")
         try:
-            return copy_result(self.store, local, manifest)
+            return copy_result(self.store, local, manifest, restore_root=restore_root)
         except (ObjectMissing, ObjectCorrupt, BackendFailure) as exc:
             self._failed(exc)
             raise MirrorMiss(str(exc)) from None
