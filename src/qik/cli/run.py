@@ -195,6 +195,8 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         run_cold=run_cold,
         make_pool=make_pool,
         reporter=_Reporter(),
+        # Not _workers(): importing loky here would cost a fully cached run 50 ms.
+        max_in_flight=2 * (options.workers or os.cpu_count() or 1),
     )
     try:
         results = scheduler.run()

@@ -63,6 +63,7 @@ class Scheduler:
         make_pool: Callable[[], Executor],
         reporter: Reporter,
         tick_seconds: float = 0.1,
+        max_in_flight: int = 64,
     ) -> None:
         self._order = list(order)
         selected = set(order)
@@ -77,6 +78,9 @@ class Scheduler:
         self._pool: Executor | None = None
         self._reporter = reporter
         self._tick = tick_seconds
+        # Submitting everything at once would make each wait() watch every pending future
+        # (quadratic in runnables) and show queued runnables as running.
+        self._max_in_flight = max(1, max_in_flight)
         self.results: dict[str, Result] = {}
 
     @property
@@ -88,7 +92,7 @@ class Scheduler:
         ready = deque(n for n in self._order if waiting[n] == 0)
         running: dict[Future[ColdOutcome], tuple[str, float]] = {}
         while ready or running:
-            while ready:
+            while ready and len(running) < self._max_in_flight:
                 self._dispatch(ready.popleft(), running, ready, waiting)
             if running:
                 self._collect(running, ready, waiting)
