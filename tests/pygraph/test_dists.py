@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,12 @@ def test_top_level_txt_record_and_egg_info(tmp_path: Path) -> None:
     (listed / "top_level.txt").write_text("cv2\n")
     (listed / "RECORD").write_text("other/__init__.py,,\n")  # top_level.txt wins
     binary = make_dist(site, "fast", "1.0")
+    extension = "_fast" + importlib.machinery.EXTENSION_SUFFIXES[0]
     (binary / "RECORD").write_text(
-        "_fast.cpython-311-x86_64-linux-gnu.so,,\nsix.py,,\nfast-1.0.dist-info/RECORD,,\n"
-        "../../bin/tool,,\nfast.pth,,\n"
+        f"{extension},,\nsix.py,,\nfast-1.0.dist-info/RECORD,,\n../../bin/tool,,\nfast.pth,,\n"
     )
+    (site / extension).write_bytes(b"")
+    (site / "six.py").write_text("")
     egg = site / "Legacy-2.0-py3.11.egg-info"
     egg.mkdir()
     (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: Legacy\nVersion: 2.0\n")
@@ -44,6 +47,14 @@ def test_top_level_txt_record_and_egg_info(tmp_path: Path) -> None:
         "..": None,
     }
     assert _env(site).installed == {"plain", "pyyaml", "opencv-python", "fast", "legacy"}
+
+
+def test_a_module_that_is_not_there_reads_no_metadata(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    make_dist(site, "lib", "1.0", modules=("lib", "gone"))
+    (site / "gone" / "__init__.py").unlink()
+    (site / "gone").rmdir()  # the RECORD says so, but nothing can import it
+    assert _env(site).providers(["gone"]) == {"gone": None}
 
 
 def test_versions_and_the_first_copy_on_the_path(tmp_path: Path) -> None:

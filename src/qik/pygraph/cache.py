@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from qik import __version__
 from qik.config.schema import Project
 from qik.fingerprint.files import FileIndex
-from qik.pygraph.build import build_graph
 from qik.pygraph.layout import Layout, graph_key
 from qik.pygraph.model import GraphInvalid, ImportGraph
 from qik.store.cas import Store
 from qik.store.manifest import Manifest
 from qik.store.paths import StoreError
+
+if TYPE_CHECKING:
+    from qik.graph.expand import Runnable
+    from qik.runner import Caches
 
 __all__ = ["GRAPH_RUNNABLE", "load_graph"]
 
@@ -46,14 +50,31 @@ def _local(project: Project) -> Store:
     return Store.local(project.root / "._qik")
 
 
-def _mirror(project: Project) -> Store | None:
+def _mirror_cache(project: Project) -> tuple[Caches, Runnable] | None:
+    """The run's cache registry, and the graph build as the runnable it reads and publishes
+    for: mirrors (the repo cache, S3, signatures, failure policy) work as for commands."""
     name = project.pygraph.cache
     if name is None or name == "local":
         return None
-    # The run's own cache registry: the same stores (and remote mirrors) as commands use.
+    from qik.graph.expand import Runnable
     from qik.runner import Caches
 
-    return Caches(project, warn=lambda message: None).store(name)
+    build = Runnable(
+        name=GRAPH_RUNNABLE,
+        command=GRAPH_RUNNABLE,
+        module=None,
+        exec="",
+        deps=(),
+        artifacts=(),
+        cache=name,
+        cache_when="success",
+        tags=(),
+        space="default",
+        timeout=None,
+        is_cached=True,
+    )
+    # A mirror in trouble only means building the graph here: no warning to show.
+    return Caches(project, warn=lambda message: None), build
 
 
 def _read(store: Store, key: str) -> ImportGraph | None:
@@ -67,30 +88,34 @@ def _read(store: Store, key: str) -> ImportGraph | None:
 
 
 def _from_mirror(project: Project, local: Store, key: str) -> ImportGraph | None:
-    from qik.store.mirrors import copy_result
+    found = _mirror_cache(project)
+    if found is None:
+        return None
+    caches, build = found
+    hit = caches.lookup(key, build)
+    if hit is None or hit[0].runnable != GRAPH_RUNNABLE:
+        return None
+    if hit[1] != "local":
+        from qik.store.mirrors.reader import MirrorMiss
 
-    mirror = _mirror(project)
-    if mirror is None:
-        return None
-    try:
-        manifest = mirror.read_manifest(key)
-        if manifest is None or manifest.runnable != GRAPH_RUNNABLE:
+        try:
+            caches.pull(hit[1], hit[0])
+        except (MirrorMiss, StoreError, OSError):
             return None
-        copy_result(mirror, local, manifest)
-    except (StoreError, OSError):
-        return None
     return _read(local, key)
 
 
 def _build_and_store(
     project: Project, lay: Layout, extra: Sequence[str], local: Store, key: str
 ) -> ImportGraph:
+    from qik.pygraph.build import build_graph  # and grimp: only when the graph is not cached
+
     start = time.monotonic()
     graph = build_graph(project, lay, extra)
     manifest = _store(local, key, graph, time.monotonic() - start)
-    mirror = _mirror(project) if manifest is not None else None
-    if manifest is not None and mirror is not None:
-        _publish(local, mirror, manifest)
+    found = _mirror_cache(project) if manifest is not None else None
+    if manifest is not None and found is not None:
+        _publish(local, manifest, *found)
     return graph
 
 
@@ -112,10 +137,10 @@ def _store(store: Store, key: str, graph: ImportGraph, duration: float) -> Manif
     return manifest
 
 
-def _publish(local: Store, mirror: Store, manifest: Manifest) -> None:
-    from qik.store.mirrors import copy_result
+def _publish(local: Store, manifest: Manifest, caches: Caches, build: Runnable) -> None:
+    from qik.store.mirrors.publish import publish
 
     try:
-        copy_result(local, mirror, manifest)
-    except Exception:  # a mirror failing must never fail the run (see publish_to_dirs)
+        publish(local, manifest, caches.mirrors(build))  # problems come back as warnings
+    except Exception:  # a mirror failing must never fail the run
         return

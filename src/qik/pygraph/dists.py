@@ -8,7 +8,8 @@ every run; importing ``importlib.metadata`` alone costs tens of milliseconds. He
   millisecond) give what is installed (the name is in the directory's name) and a key: a
   distribution installed, removed or upgraded renames or touches its directory.
 - *mapping* a module: first the distribution named like it (``yaml`` -> ``yaml``?), checked
-  against its ``top_level.txt`` or ``RECORD``; otherwise every distribution's, read the way
+  against its ``top_level.txt`` or ``RECORD``; then, if the module can be found on the path
+  at all (an optional dependency often can't), every distribution's, read the way
   ``packages_distributions()`` reads them (``top_level.txt``, else the first segment of each
   ``RECORD`` path). Answers are kept in ``._qik/pygraph/dists.json`` under the listing's key,
   so a run in an unchanged environment reads no metadata at all.
@@ -92,6 +93,7 @@ class Environment:
     """The distributions on ``paths`` (``sys.path``), read lazily and cached in ``cache_dir``."""
 
     def __init__(self, paths: Sequence[str], cache_dir: Path | None) -> None:
+        self._paths = list(paths)
         self._metas = list(_listing(paths))
         self._file = cache_dir / "dists.json" if cache_dir is not None else None
         self._known: dict[str, tuple[str, ...] | None] | None = None
@@ -134,11 +136,19 @@ class Environment:
             meta = self._first.get(canonical_name(module))
             if meta is not None and module in _top_level(meta.path):
                 found[module] = (self._name(meta),)
-            else:
+            elif self._is_importable(module):
                 rest.append(module)
+            else:  # an optional dependency that isn't installed: no metadata to read
+                found[module] = None
         if rest:
             found.update(self._scan(rest))
         return found
+
+    def _is_importable(self, module: str) -> bool:
+        try:
+            return importlib.machinery.PathFinder.find_spec(module, self._paths) is not None
+        except (ImportError, ValueError):
+            return True  # can't tell: read the metadata
 
     def _scan(self, modules: list[str]) -> dict[str, tuple[str, ...] | None]:
         wanted = set(modules)
