@@ -73,7 +73,8 @@ def _span(tmp_path: Path, name: str) -> tuple[float, float]:
 
 def test_upstream_finishes_before_downstream_starts(tmp_path: Path, pool: Executor) -> None:
     graph = {"a": (), "b": ("a",), "c": ("a",), "d": ("b", "c")}
-    execs = dict.fromkeys(graph, "0.2:0")
+    # b and c long enough that a busy machine still schedules the second worker in time.
+    execs = {"a": "0.2:0", "b": "1:0", "c": "1:0", "d": "0.2:0"}
     sched, _ = _scheduler(tmp_path, graph, execs, pool)
     results = sched.run()
     assert {r.status for r in results.values()} == {"ran"}
