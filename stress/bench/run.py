@@ -247,6 +247,17 @@ def probes(bench: Bench) -> dict[str, object]:
     return out
 
 
+def _probe_lines(probed: dict[str, object]) -> list[str]:
+    expected = {"cold when cached": 0, "cold after one edit": len(COMMANDS)}
+    lines = ["", "sanity (qik --ls --cache-status cold)"]
+    for name, found in probed.items():
+        want = next(n for suffix, n in expected.items() if name.endswith(suffix))
+        got = found.get("lines") if isinstance(found, dict) else None
+        verdict = "ok" if got == want else "UNEXPECTED: the figures above are suspect"
+        lines.append(f"  {name:<36} {got} runnables (expected {want}) {verdict}")
+    return lines
+
+
 def fill(bench: Bench, logs: Path) -> None:
     """Run every runner once so that the cached round, warm-up included, is all cache hits.
 
@@ -390,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = prepare(opts, work)
         measures, peaks, probed = bench_all(bench)
         print(report.render(measures, peaks))
+        print("\n".join(_probe_lines(probed)))
         if opts.json_path:
             data = report.to_json(measures, peaks, _context(bench, started, probed))
             opts.json_path.write_text(json.dumps(data, indent=2) + "\n")
