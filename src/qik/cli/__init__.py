@@ -188,15 +188,18 @@ def _click_main(argv: list[str]) -> int:
 
 def run_typer(typer_app: typer.Typer, argv: list[str], prog: str) -> int:
     """Run a typer app and return its exit code; usage errors exit 2, Ctrl-C propagates."""
-    import click
+    # typer >= 0.26 bundles its own click: its exceptions are typer's, not click's.
+    from typer.exceptions import Abort, TyperException
 
     try:
         code = typer_app(args=argv, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Abort:  # click's spelling of Ctrl-C
+    except Abort:  # click's spelling of Ctrl-C
         raise KeyboardInterrupt from None
-    except click.ClickException as exc:  # usage errors: exit 2
-        exc.show()
-        return exc.exit_code
+    except TyperException as exc:  # usage errors (click's ClickException): exit 2
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        return int(getattr(exc, "exit_code", 2))
     if code == 130:  # typer's spelling of Ctrl-C: a run itself never returns 130
         raise KeyboardInterrupt
     return code if isinstance(code, int) else 0
