@@ -72,9 +72,7 @@ def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
     previous = os.getcwd()
     os.chdir(cwd)
     try:
-        return os.posix_spawn(
-            _SHELL, [_SHELL, "-c", line], env, file_actions=actions, setsid=True
-        )
+        return os.posix_spawn(_SHELL, [_SHELL, "-c", line], env, file_actions=actions, setsid=True)
     finally:
         os.chdir(previous)
 
