@@ -1,4 +1,4 @@
-"""Building the import graph with grimp: the only module that imports grimp.
+"""Building the import graph with grimp (imported by :mod:`~qik.pygraph.scan` only).
 
 What is scanned: see :mod:`~qik.pygraph.layout`. When scanned code imports a namespace
 directory of the project that was not scanned, the scan runs again with it (rare, and the
@@ -15,11 +15,7 @@ A file grimp can't parse (a test fixture with a deliberate syntax error) can't b
 either: it becomes a module without imports. grimp has no way to skip a file, so the scan
 runs again over a tree of symbolic links under ``._qik/`` where that file is empty.
 
-grimp's ``build_graph`` assembles a graph object, and reading each import's line numbers
-back out of it costs a call per edge; qik needs only the imports, which grimp's own scan
-step returns. So the scan calls that step (``usecases._find_packages`` and
-``_scan_packages``, with grimp's cache) and falls back to ``build_graph`` when a grimp
-version doesn't have them.
+How the imports are read out of grimp: :mod:`~qik.pygraph.scan`.
 """
 
 from __future__ import annotations
@@ -32,29 +28,19 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from qik.config.schema import Project
 from qik.pygraph.errors import PygraphError
 from qik.pygraph.layout import Layout, initial_roots
 from qik.pygraph.model import ImportGraph
+from qik.pygraph.scan import Edges, Grimp, Scan, ScanOptions
 
 __all__ = ["build_graph", "grimp_cache_dir"]
-
-# importer -> {imported: line numbers}
-_Edges = dict[str, dict[str, list[int]]]
 
 
 def grimp_cache_dir(root: Path) -> Path:
     return root / "._qik" / "pygraph" / "grimp"
-
-
-@dataclass(frozen=True)
-class _Scan:
-    edges: _Edges  # every scanned module (namespace packages included), with its imports
-    external: set[str]  # imported names outside the scanned roots, as grimp squashes them
 
 
 def build_graph(
@@ -92,9 +78,9 @@ class _Scanner:
         self.directory = directory
         self.fast = fast
         self.broken: set[str] = set()  # repo-relative files grimp could not parse
-        self.grimp = _import_grimp()
+        self.grimp = Grimp()
 
-    def scan(self, roots: list[str]) -> _Scan:
+    def scan(self, roots: list[str]) -> Scan:
         while True:
             with self._tree(roots) as tree:
                 try:
@@ -113,20 +99,20 @@ class _Scanner:
         finally:
             shutil.rmtree(tree, ignore_errors=True)
 
-    def _scan_in(self, tree: str, roots: list[str]) -> _Scan:
+    def _scan_in(self, tree: str, roots: list[str]) -> Scan:
         if not roots:
-            return _Scan({}, set())
+            return Scan({}, set())
         conf = self.project.pygraph
-        options = {
-            "include_external_packages": not conf.ignore_pydists,
-            "exclude_type_checking_imports": conf.ignore_type_checking,
-            "cache_dir": str(grimp_cache_dir(self.project.root)),
-        }
-        scan = _scan_fast if self.fast and _has_scan_step(self.grimp) else _scan_public
+        options = ScanOptions(
+            include_external=not conf.ignore_pydists,
+            exclude_type_checking=conf.ignore_type_checking,
+            cache_dir=str(grimp_cache_dir(self.project.root)),
+            fast=self.fast,
+        )
         with _only_importable_from(tree, roots):
-            result: _Scan | Exception
+            result: Scan | Exception
             try:
-                result = scan(self.grimp, roots, options)
+                result = self.grimp.scan(roots, options)
             except Exception as exc:
                 result = exc
         if isinstance(result, Exception):
@@ -135,7 +121,7 @@ class _Scanner:
 
     def _learn(self, exc: Exception, tree: str) -> None:
         """Remember the file a syntax error is in, or raise: nothing else can be skipped."""
-        if not isinstance(exc, self.grimp.exceptions.SourceSyntaxError):
+        if not self.grimp.is_syntax_error(exc):
             raise _build_error(exc) from exc
         path = _relative(getattr(exc, "filename", None), tree)
         path = None if path is None else self.lay.prefix + path
@@ -167,68 +153,6 @@ def _mirror(root: Path, lay: Layout, roots: Sequence[str], broken: set[str]) -> 
         else:
             os.symlink(root / path, target)
     return str(directory)
-
-
-def _import_grimp() -> Any:
-    try:
-        import grimp
-    except ImportError:
-        raise PygraphError(
-            "the import graph needs grimp, which is not installed",
-            code="pygraph-unavailable",
-            hint="install qik with the pygraph extra: pip install 'qik[pygraph]'",
-        ) from None
-    return grimp
-
-
-def _has_scan_step(grimp: Any) -> bool:
-    usecases = getattr(getattr(grimp, "application", None), "usecases", None)
-    return all(callable(getattr(usecases, f, None)) for f in ("_find_packages", "_scan_packages"))
-
-
-def _scan_fast(grimp: Any, roots: list[str], options: dict[str, Any]) -> _Scan:
-    usecases = grimp.application.usecases
-    file_system = grimp.application.config.settings.FILE_SYSTEM
-    found = usecases._find_packages(file_system=file_system, package_names=roots)
-    by_module = usecases._scan_packages(
-        found_packages=found, file_system=file_system.convert_to_basic(), **options
-    )
-    edges: _Edges = {name: {} for package in found for name in package.namespace_packages}
-    for module, imports in by_module.items():
-        row = edges.setdefault(module.name, {})
-        for imp in imports:
-            lines = row.get(imp.imported.name)
-            if lines is None:
-                row[imp.imported.name] = [imp.line_number or 0]
-            else:
-                lines.append(imp.line_number or 0)
-    return _Scan(edges, _external(edges, roots))
-
-
-def _external(edges: _Edges, roots: list[str]) -> set[str]:
-    scanned = set(roots)
-    imported = {name for row in edges.values() for name in row}
-    return {name for name in imported if name.partition(".")[0] not in scanned}
-
-
-def _scan_public(grimp: Any, roots: list[str], options: dict[str, Any]) -> _Scan:
-    graph = grimp.build_graph(*roots, **options)
-    edges: _Edges = {}
-    external: set[str] = set()
-    for name in graph.modules:
-        if graph.is_module_squashed(name):
-            external.add(name)
-            continue
-        edges[name] = {
-            imported: sorted(
-                {
-                    d["line_number"]
-                    for d in graph.get_import_details(importer=name, imported=imported)
-                }
-            )
-            for imported in graph.find_modules_directly_imported_by(name)
-        }
-    return _Scan(edges, external)
 
 
 def _is_shadowed(root: str, directory: str) -> bool:
@@ -287,7 +211,7 @@ def _build_error(exc: Exception) -> PygraphError:
     )
 
 
-def _graph(lay: Layout, edges: _Edges, external: set[str]) -> ImportGraph:
+def _graph(lay: Layout, edges: Edges, external: set[str]) -> ImportGraph:
     """The serialized graph: modules ordered by file, top-level modules and ancestors added."""
     known = frozenset(lay.sources)
     top = dict(lay.top_modules)
