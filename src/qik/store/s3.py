@@ -251,15 +251,27 @@ def _describe(exc: BaseException, kind: FailureKind) -> str:
     from botocore import exceptions as bx
 
     if isinstance(exc, bx.ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-        return f"{error.get('Code', 'error')} (HTTP {status})"
+        # The status, not S3's error code: a HEAD answer has no body, so botocore names
+        # its error by the status ("500") where a GET in the same outage says
+        # "InternalError", and one outage must read the same from every call (the
+        # console shows each message once; two spellings were two warnings).
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return _status_text(status)
     return {
         "unreachable": "could not connect",
         "timeout": "timed out",
         "denied": "no usable credentials",
         "error": f"{type(exc).__name__}",
     }[kind]
+
+
+def _status_text(status: object) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"HTTP {status} {HTTPStatus(int(str(status))).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 class _Body:
