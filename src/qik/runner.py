@@ -33,10 +33,12 @@ from qik.store.cas import Store
 from qik.store.manifest import Manifest
 
 if TYPE_CHECKING:
+    from qik.store.manifest import ArtifactEntry
     from qik.store.mirrors.reader import MirrorReader
     from qik.store.mirrors.remote import RemoteCache
     from qik.store.mirrors.spec import Mirror
     from qik.store.stats import RunUsage
+    from qik.store.sync import RestoredFile
 
 __all__ = ["Plan", "Run", "make_plan", "out_path"]
 
@@ -65,6 +67,8 @@ class Caches:
     _remotes: dict[str, RemoteCache | None] = field(default_factory=dict)
     _looked_up: dict[str, str] = field(default_factory=dict)  # runnable -> dep hash
     _usage: RunUsage | None = None
+    _finished: set[str] = field(default_factory=set)
+    _restored: dict[Path, RestoredFile] = field(default_factory=dict)  # by the last pulls
 
     @property
     def local(self) -> Store:
@@ -151,7 +155,15 @@ class Caches:
         reader = self._reader(source)
         if reader is None:
             raise MirrorMiss(f"cache {source!r} is not available")
-        return bool(reader.pull(manifest, self.local, restore_root=restore_root).restored)
+        restored = reader.pull(manifest, self.local, restore_root=restore_root).restored
+        self._restored.update((r.path, r) for r in restored)
+        return bool(restored)
+
+    def is_restored(self, dest: Path, artifact: ArtifactEntry) -> bool:
+        """Did the last pull write ``artifact`` to ``dest``, verified, and is the file still
+        the one it wrote? Spares a replay hashing what it has just checked."""
+        restored = self._restored.pop(dest, None)
+        return restored is not None and restored.entry == artifact and restored.is_intact()
 
     def mirrors(self, runnable: Runnable) -> tuple[Mirror, ...]:
         """Where a fresh result of ``runnable`` is published, besides the local store."""
@@ -171,22 +183,29 @@ class Caches:
     def note_result(self, result: Result) -> None:
         """Count a finished runnable for ``qik :cache stats``; mark a local hit as used."""
         dep_hash = self._looked_up.get(result.name)
-        if dep_hash is None or result.status == "skipped":
+        if dep_hash is None:
             return
         if self._usage is None:
             from qik.store.stats import RunUsage, save_usage_at_exit
 
             self._usage = RunUsage()
             save_usage_at_exit(self._usage_path, self._usage)
-        if result.is_replay:
-            self._usage.hit(result.source or "local")
-            if result.source == "local":
-                self.local.touch_manifest(dep_hash)
-        else:
-            self._usage.misses += 1
-        # Saved as we go (at most once a second: a write costs about a millisecond), since
-        # a run that started the pool leaves through os._exit, skipping atexit hooks.
-        self._usage.save_if_due(self._usage_path)
+        self._finished.add(result.name)
+        if result.status != "skipped":
+            self._count(result, dep_hash, self._usage)
+        # Saved when every runnable looked up has finished, else at most once a second (a
+        # write costs about a millisecond): a run that started the pool leaves through
+        # os._exit, which skips atexit hooks.
+        every = 0.0 if self._finished >= self._looked_up.keys() else 1.0
+        self._usage.save_if_due(self._usage_path, every)
+
+    def _count(self, result: Result, dep_hash: str, usage: RunUsage) -> None:
+        if not result.is_replay:
+            usage.misses += 1
+            return
+        usage.hit(result.source or "local")
+        if result.source == "local":
+            self.local.touch_manifest(dep_hash)
 
     def save_usage(self) -> None:
         """Save this run's hit counts for ``qik :cache stats`` now (the end of a run)."""
@@ -428,7 +447,9 @@ class Run:
             store,
             self.root,
             manifest.artifacts,
-            is_current=lambda dest, a: _same_file(dest, a.digest, a.size, a.mode),
+            is_current=lambda dest, a: (
+                self.plan.caches.is_restored(dest, a) or _same_file(dest, a.digest, a.size, a.mode)
+            ),
         )
 
     # -- logs ---------------------------------------------------------------------------

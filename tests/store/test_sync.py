@@ -66,10 +66,15 @@ def test_a_pull_can_restore_artifacts_as_they_stream(tmp_path: Path) -> None:
     payloads = [b"log", os.urandom(300_000), b"same", b"same"]
     manifest = _result(source, payloads)
     transfer = copy_result(source, dest, manifest, restore_root=tmp_path / "tree")
-    assert transfer.restored == ("out/0", "out/1")  # out/2 has out/1's content: _restore's job
+    restored = sorted(transfer.restored, key=lambda r: r.entry.path)
+    # out/2 has out/1's content: writing it is _restore's job
+    assert [r.entry.path for r in restored] == ["out/0", "out/1"]
     assert (tmp_path / "tree" / "out" / "0").read_bytes() == payloads[1]
     assert not (tmp_path / "tree" / "out" / "2").exists()
     assert dest.read_manifest(manifest.dep_hash) == manifest
+    assert all(r.is_intact() for r in restored)
+    (tmp_path / "tree" / "out" / "0").write_bytes(b"changed since")
+    assert not restored[0].is_intact()
 
 
 def test_a_bad_object_restores_nothing(tmp_path: Path) -> None:

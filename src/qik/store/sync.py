@@ -20,7 +20,14 @@ from qik.store.cas import Store
 from qik.store.manifest import ArtifactEntry, Manifest, ObjectRef
 from qik.store.paths import safe_artifact_path
 
-__all__ = ["TRANSFER_THREADS", "Transfer", "copy_objects", "copy_result", "restore_artifacts"]
+__all__ = [
+    "TRANSFER_THREADS",
+    "RestoredFile",
+    "Transfer",
+    "copy_objects",
+    "copy_result",
+    "restore_artifacts",
+]
 
 _T = TypeVar("_T")
 
@@ -36,11 +43,32 @@ class Transfer:
 
     sent: tuple[ObjectRef, ...] = ()
     present: tuple[ObjectRef, ...] = ()
-    restored: tuple[str, ...] = ()
+    restored: tuple[RestoredFile, ...] = ()
 
     @property
     def bytes_sent(self) -> int:
         return sum(ref.size for ref in self.sent)
+
+
+@dataclass(frozen=True)
+class RestoredFile:
+    """An artifact written (verified) by a copy, and the file it became: ``is_intact``
+    tells, without reading it again, that nothing has replaced or changed it since."""
+
+    path: Path
+    entry: ArtifactEntry
+    stamp: tuple[int, int, int]  # inode, size, mtime in ns, right after the rename
+
+    def is_intact(self) -> bool:
+        return _stamp(self.path) == self.stamp
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def copy_result(
@@ -63,18 +91,18 @@ def copy_result(
     """
     targets = {} if restore_root is None else _first_paths(manifest.artifacts)
     unique = tuple(dict.fromkeys(manifest.objects))
+    restored: list[RestoredFile] = []  # appended from threads: list.append is atomic
 
     def copy(ref: ObjectRef) -> bool:
         entry = targets.get(ref)
         if entry is None or restore_root is None:
             return _copy_if_absent(source, dest, ref)
-        return _copy_and_restore(source, dest, entry, restore_root)
+        return _copy_and_restore(source, dest, entry, restore_root, restored)
 
     sent = _map(copy, unique, threads)
     dest.write_manifest(manifest, check_objects=False)
     transfer = _transfer(unique, sent)
-    restored = tuple(e.path for ref, e in targets.items() if ref in set(transfer.sent))
-    return Transfer(transfer.sent, transfer.present, restored)
+    return Transfer(transfer.sent, transfer.present, tuple(restored))
 
 
 def copy_objects(
@@ -100,12 +128,17 @@ def _first_paths(artifacts: Sequence[ArtifactEntry]) -> dict[ObjectRef, Artifact
     return firsts
 
 
-def _copy_and_restore(source: Store, dest: Store, entry: ArtifactEntry, root: Path) -> bool:
+def _copy_and_restore(
+    source: Store, dest: Store, entry: ArtifactEntry, root: Path, restored: list[RestoredFile]
+) -> bool:
     if dest.has(entry.ref):
         return False
     path = safe_artifact_path(root, entry.path)
     with atomic_file(path, mode=entry.mode & 0o777) as fh:
         source.send_object(entry.ref, dest, decoded=fh)
+    stamp = _stamp(path)
+    if stamp is not None:
+        restored.append(RestoredFile(path, entry, stamp))
     return True
 
 
