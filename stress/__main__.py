@@ -7,12 +7,18 @@ import sys
 
 # Program name -> module with a ``main(argv) -> int``; imported lazily so that one broken
 # program does not stop the others from running.
-PROGRAMS = {"bench": "stress.bench.run"}
+PROGRAMS = {"bench": "stress.bench.run", "faults": "stress.faults.suite"}
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0].startswith("--") and argv[0] not in ("--help",):
+        argv = ["faults", *argv]  # python -m stress --quick | --full | --case NAME ...
     if not argv or argv[0] not in PROGRAMS:
-        print(f"usage: python -m stress {{{','.join(PROGRAMS)}}} [ARGS...]", file=sys.stderr)
+        print(
+            f"usage: python -m stress {{{','.join(PROGRAMS)}}} [ARGS...]\n"
+            "       python -m stress --quick | --full [--case NAME ...]  (the fault suite)",
+            file=sys.stderr,
+        )
         return 2
     module = importlib.import_module(PROGRAMS[argv[0]])
     result: int = module.main(argv[1:])
