@@ -152,3 +152,44 @@ def test_no_credentials_is_denied() -> None:
     with pytest.raises(BackendFailure) as caught:
         S3Backend(settings).exists("k")
     assert caught.value.kind == "denied"
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    settings = S3Settings("bucket", "", "x", endpoint, "key", "secret", read_timeout=0.3)
+    start = time.monotonic()
+    try:
+        with pytest.raises(BackendFailure) as caught:
+            S3Backend(settings).exists("k")
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert caught.value.kind == "timeout"
+    assert time.monotonic() - start < 10  # three attempts, bounded by the read timeout
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [("AccessDenied", "denied"), ("InvalidAccessKeyId", "denied"), ("SlowDown", "error")],
+)
+def test_client_errors_are_classified(code: str, kind: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from qik.store.s3 import translate
+
+    response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    failure = translate(ClientError(response, "HeadObject"), S3Settings("bucket"))
+    assert failure is not None and failure.kind == kind
+    assert "403" in failure.detail  # by status: a HEAD and a GET in one outage read the same
+    missing = ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")
+    assert translate(missing, S3Settings("bucket")) is None

@@ -25,7 +25,7 @@ from qik.store.paths import check_relpath
 __all__ = ["CONNECT_TIMEOUT", "READ_TIMEOUT", "S3Backend", "S3Settings", "translate"]
 
 CONNECT_TIMEOUT = 3.0  # seconds; a connection on a healthy network takes milliseconds
-READ_TIMEOUT = 20.0  # seconds without a byte; per socket read, not per object
+READ_TIMEOUT = 10.0  # seconds without a byte; per socket read, not per object
 MAX_ATTEMPTS = 3  # botocore's count includes the first attempt
 MAX_POOL = 32  # connections per client: transfers run up to sync.TRANSFER_THREADS at once
 _SPOOL_IN_MEMORY = 8 << 20  # blobs up to this size are one PUT from memory
