@@ -340,6 +340,7 @@ class Run:
         self._warn = warn
         self._replayed: dict[str, IO[bytes]] = {}
         self._index_stale = False
+        self.tails_output = False  # set when the console streams ._qik/out files live
         self._space_env = space_envs(plan.project)  # venv and dotenv of each space
 
     # -- decide -------------------------------------------------------------------------
@@ -386,8 +387,10 @@ class Run:
     def _request(self, entry: PlanEntry) -> ColdRequest:
         runnable, fp = entry.runnable, entry.fingerprint
         cached = runnable.is_cached  # --cache-read-only spares shared caches, not the local one
-        # The console tails this file from its start: last run's output must not show.
-        out_path(self.root, runnable.name).unlink(missing_ok=True)
+        if self.tails_output:
+            # The console tails this file from its start: last run's output must not show.
+            # (Only then: on a busy disk an unlink per runnable is a real cost.)
+            out_path(self.root, runnable.name).unlink(missing_ok=True)
         return ColdRequest(
             name=runnable.name,
             exec=runnable.exec,

@@ -16,8 +16,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import TypeVar
 
 from qik.store.paths import StoreError, UnsafePath, check_artifact_path
+
+_T = TypeVar("_T")
 
 __all__ = [
     "FORMAT_VERSION",
@@ -267,10 +270,22 @@ def _reject_constant(name: str) -> object:
     raise ManifestInvalid(f"not JSON: {name} is not a number")
 
 
+def _built(cls: type[_T], **fields: object) -> _T:
+    """An instance from fields the decoder has just validated, without validating them
+    again in ``__post_init__`` (reading 900 manifests is on a fully cached run's path)."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
 def _decode(value: object) -> Manifest:
     _check_format(value)
     doc = _as_object(value, "manifest", _TOP_KEYS)
-    return Manifest(
+    artifacts = _decode_artifacts(doc["artifacts"])
+    _check_artifact_tree(artifacts)
+    return _built(
+        Manifest,
         runnable=_as_text(doc["runnable"], "runnable", _MAX_TEXT),
         dep_hash=check_dep_hash(doc["dep_hash"]),
         exit_code=_as_int(doc["exit_code"], "exit_code", *_EXIT_CODES),
@@ -278,7 +293,7 @@ def _decode(value: object) -> Manifest:
         qik_version=_as_text(doc["qik_version"], "qik_version", _MAX_VERSION_CHARS),
         created=_as_seconds(doc["created"], "created"),
         log=_decode_ref(doc["log"], "log"),
-        artifacts=_decode_artifacts(doc["artifacts"]),
+        artifacts=artifacts,
         deps=_as_deps(doc["deps"]),
         signature=_decode_signature(doc["signature"]),
         inputs=None if doc["inputs"] is None else _decode_ref(doc["inputs"], "inputs"),
@@ -299,7 +314,8 @@ def _check_format(value: object) -> None:
 def _decode_ref(value: object, where: str) -> ObjectRef:
     obj = _as_object(value, where, _REF_KEYS)
     with _within(where):
-        return ObjectRef(
+        return _built(
+            ObjectRef,
             digest=_as_hex(obj["digest"], "digest", _SHA256_HEX),
             size=_as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE),
         )
@@ -314,7 +330,8 @@ def _decode_artifacts(value: object) -> tuple[ArtifactEntry, ...]:
 def _decode_artifact(value: object, where: str) -> ArtifactEntry:
     obj = _as_object(value, where, _ARTIFACT_KEYS)
     with _within(where):
-        return ArtifactEntry(
+        return _built(
+            ArtifactEntry,
             path=_as_artifact_path(obj["path"]),
             digest=_as_hex(obj["digest"], "digest", _SHA256_HEX),
             size=_as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE),
