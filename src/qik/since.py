@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from qik import git
-from qik.config.schema import Project, PygraphDep
+from qik.config.schema import GlobDep, Project, PygraphDep
 from qik.deps import DepDigest, DepEnv
 from qik.errors import QikError
 from qik.fingerprint.files import FileIndex
+from qik.fingerprint.globs import Matcher
 from qik.graph.dag import Dag
 from qik.graph.expand import Runnable, expand
-from qik.plan import fingerprint
+from qik.plan import Fingerprint, fingerprint
 
 __all__ = ["base_revision", "changed_since"]
 
@@ -88,17 +90,25 @@ def changed_since(
 ) -> set[str]:
     """The candidates whose own inputs changed since the merge base of ``ref`` and HEAD."""
     base = base_revision(project.root, ref)
-    base_runnables = _runnables_at(project, base)
+    base_project, base_runnables = _runnables_at(project, base)
     base_index = FileIndex.from_rev(project.root, base)
     env_now = make_env(project, index)
     wanted = set(candidates)
     # Upstream runnables are compared too: a strict dep on a changed one selects us.
     scope = _with_upstream(dag, wanted)
+    moved = _changed_paths(index, base_index)
+    quick = _Quick(moved, Matcher(sorted(moved)), _same_settings(project, base_project))
     changed: set[str] = set()
     for name in sorted(scope):
         runnable = dag.runnables[name]
         then = base_runnables.get(name) if base_runnables is not None else None
-        if then is None or _differs(runnable, then, env_now, base_index, make_env, project):
+        if then is None:
+            changed.add(name)
+            continue
+        fp_now = fingerprint(runnable, env_now, with_upstream=False)
+        if quick.is_unchanged(runnable, then, fp_now):
+            continue  # most runnables: no file they cover moved, nothing in them changed
+        if _differs(fp_now, then, base_index, make_env, project):
             changed.add(name)
     return _with_strict_downstream(dag, changed, scope) & wanted
 
@@ -114,15 +124,50 @@ def _with_upstream(dag: Dag, names: set[str]) -> set[str]:
     return result
 
 
+@dataclass(frozen=True)
+class _Quick:
+    """Says a runnable is unchanged without fingerprinting it at the base: its definition
+    is the same, and none of the paths that differ between the revisions is one it covers.
+    Anything it can't rule out goes to the full comparison."""
+
+    moved: set[str]
+    matcher: Matcher  # over ``moved``
+    same_settings: bool
+
+    def is_unchanged(self, now: Runnable, then: Runnable, fp_now: Fingerprint) -> bool:
+        if not self.same_settings or now != then:
+            return False
+        for dep in now.deps:
+            if isinstance(dep, GlobDep) and self.matcher.match(dep.pattern.lstrip("!")):
+                return False
+        for digest in fp_now.deps:
+            kind, _, subject = digest.label.partition(":")
+            if kind in ("venv", "dotenv") and subject in self.moved:
+                return False
+            if kind == "pygraph" and any(path in self.moved for path, _ in digest.files):
+                return False
+        return True
+
+
+def _changed_paths(now: FileIndex, base: FileIndex) -> set[str]:
+    then = base.blobs
+    moved = {path for path, blob in now.blobs.items() if then.get(path) != blob}
+    moved.update(then.keys() - now.blobs.keys())
+    return moved
+
+
+def _same_settings(project: Project, base: Project | None) -> bool:
+    """Settings outside a runnable that enter its digests: pinned versions."""
+    return base is not None and base.pydist == project.pydist
+
+
 def _differs(
-    now: Runnable,
+    fp_now: Fingerprint,
     then: Runnable,
-    env_now: DepEnv,
     base_index: FileIndex,
     make_env: MakeEnv,
     project: Project,
 ) -> bool:
-    fp_now = fingerprint(now, env_now, with_upstream=False)
     covered = {d.label: d.files for d in fp_now.deps if d.label.startswith("pygraph:")}
     env_then = make_env(project, base_index)
     env_then.pygraph = _pygraph_at(covered, base_index)
@@ -144,8 +189,9 @@ def _pygraph_at(
     return digest
 
 
-def _runnables_at(project: Project, rev: str) -> dict[str, Runnable] | None:
-    """The runnables as configured at ``rev``; None when that config can't be read."""
+def _runnables_at(project: Project, rev: str) -> tuple[Project | None, dict[str, Runnable] | None]:
+    """The project and runnables as configured at ``rev``; Nones when that config can't
+    be read."""
     from qik.config.find import ConfigSource, parse_toml
     from qik.config.load import build_project
     from qik.config.validate import Loc
@@ -153,16 +199,16 @@ def _runnables_at(project: Project, rev: str) -> dict[str, Runnable] | None:
     rel = project.config_path.relative_to(project.root).as_posix()
     raw = git.show(project.root, rev, rel)
     if raw is None:
-        return None
+        return None, None
     try:
         data = parse_toml(raw.decode(), rel)
         if rel.endswith("pyproject.toml"):
             data = _tool_qik(data)
         source = ConfigSource(project.root, project.config_path, data, Loc(rel))
         base = build_project(source, profile=project.profile, environ=_ctx_environ(project))
-        return expand(base)
+        return base, expand(base)
     except (QikError, UnicodeDecodeError):
-        return None  # a broken config at the base: everything counts as changed
+        return None, None  # a broken config at the base: everything counts as changed
 
 
 def _tool_qik(data: dict[str, object]) -> dict[str, object]:
