@@ -1,0 +1,1 @@
+"""The runnable graph: expansion of commands into runnables, the DAG, selection."""

@@ -1,0 +1,1 @@
+"""Dispatch of runnables: the scheduler (main process) and the pool worker."""
