@@ -11,16 +11,27 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Finished", "kill_all", "kill_tree", "run_shell", "session_env"]
+__all__ = [
+    "Finished",
+    "kill_all",
+    "kill_tree",
+    "run_shell",
+    "running_commands",
+    "session_env",
+    "stop_command",
+]
 
 _SHELL = "/bin/sh"
 # After SIGTERM, how long a process tree gets before SIGKILL.
 _TERM_GRACE = 0.5
+# The commands this process is running, for a pool worker that must stop them when qik is
+# gone (see ``qik.scheduler.worker.stop_with_qik``).
+_running: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -43,18 +54,36 @@ def run_shell(
     On timeout the whole process tree is killed and the exit code is 124 (like coreutils'
     ``timeout``). A command killed by a signal exits 128 + the signal, as shells report it.
     """
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_dir(out_path.parent)
     start = time.monotonic()
     with out_path.open("wb") as out:
-        pid = _spawn(line, cwd, out.fileno(), dict(os.environ if env is None else env))
+        pid = None
         try:
+            # A stop signal between the spawn and the bookkeeping would leave a command
+            # nobody knows to stop: it waits until the command is registered.
+            with _stop_signals_held():
+                pid = _spawn(line, cwd, out.fileno(), dict(os.environ if env is None else env))
+                _running.add(pid)
             code, timed_out = _wait(pid, timeout)
         except BaseException:
             # Interrupted (SIGTERM/SIGINT in this process): never orphan the command.
-            kill_tree(pid)
-            _reap(pid)
+            if pid is not None:
+                stop_command(pid)
+                _reap(pid)
             raise
+        finally:
+            _running.discard(pid or 0)
     return Finished(exit_code=code, duration=time.monotonic() - start, timed_out=timed_out)
+
+
+_MADE_DIRS: set[Path] = set()
+
+
+def _ensure_dir(path: Path) -> None:
+    """mkdir once per process: on a busy disk each call costs as much as spawning."""
+    if path not in _MADE_DIRS:
+        path.mkdir(parents=True, exist_ok=True)
+        _MADE_DIRS.add(path)
 
 
 def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
@@ -72,9 +101,27 @@ def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
     previous = os.getcwd()
     os.chdir(cwd)
     try:
-        return os.posix_spawn(_SHELL, [_SHELL, "-c", line], env, file_actions=actions, setsid=True)
+        return os.posix_spawn(
+            _SHELL,
+            [_SHELL, "-c", line],
+            env,
+            file_actions=actions,
+            setsid=True,
+            setsigmask=(),  # not the signals ``_stop_signals_held`` blocks around the call
+        )
     finally:
         os.chdir(previous)
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread; pending ones arrive on leaving."""
+    stop = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _wait(pid: int, timeout: float | None) -> tuple[int, bool]:
@@ -89,7 +136,7 @@ def _wait(pid: int, timeout: float | None) -> tuple[int, bool]:
             return _exit_code(status), False
         left = deadline - time.monotonic()
         if left <= 0:
-            kill_tree(pid)
+            stop_command(pid)
             _reap(pid)
             return 124, True
         # Short sleeps first (most commands are quick), then at most 50 ms of lateness.
@@ -108,6 +155,30 @@ def _reap(pid: int) -> int:
 def _exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def running_commands() -> list[int]:
+    """The session leaders (shells) of the commands this process is running."""
+    return list(_running)
+
+
+def stop_command(pid: int) -> None:
+    """Kill a command started by ``run_shell``: its process tree, then its process group.
+
+    The tree misses a child whose parent has exited (``sh -c 'sleep 300 &'``): it is
+    re-parented away, but stays in the command's process group, which belongs to the
+    command alone (a session of its own). Call this before reaping ``pid``: while the
+    leader is a zombie, its id can't be reused, so the group can't be someone else's.
+    """
+    kill_tree(pid)
+    kill_group(pid)
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process left in a process group (POSIX only)."""
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def kill_tree(pid: int, *, include_root: bool = True) -> None:

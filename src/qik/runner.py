@@ -342,6 +342,14 @@ class Run:
         self._index_stale = False
         self.tails_output = False  # set when the console streams ._qik/out files live
         self._space_env = space_envs(plan.project)  # venv and dotenv of each space
+        self._out_dir: Path | None = None  # decided at the first cold runnable
+
+    def _out(self, name: str) -> Path:
+        """Where a cold runnable's output goes: ``._qik/out/``, or a temporary directory
+        when that can't be written (a read-only ``._qik``, or a file by that name)."""
+        if self._out_dir is None:
+            self._out_dir = _output_dir(self.root, self._warn)
+        return self._out_dir / out_path(self.root, name).name
 
     # -- decide -------------------------------------------------------------------------
     def prepare(self, name: str, upstream_touched: bool) -> Job:
@@ -387,15 +395,16 @@ class Run:
     def _request(self, entry: PlanEntry) -> ColdRequest:
         runnable, fp = entry.runnable, entry.fingerprint
         cached = runnable.is_cached  # --cache-read-only spares shared caches, not the local one
+        output = self._out(runnable.name)
         if self.tails_output:
             # The console tails this file from its start: last run's output must not show.
             # (Only then: on a busy disk an unlink per runnable is a real cost.)
-            out_path(self.root, runnable.name).unlink(missing_ok=True)
+            output.unlink(missing_ok=True)
         return ColdRequest(
             name=runnable.name,
             exec=runnable.exec,
             root=str(self.root),
-            out_path=str(out_path(self.root, runnable.name)),
+            out_path=str(output),
             timeout=runnable.timeout,
             env=self._space_env(runnable),
             dep_hash=fp.dep_hash if cached else None,
@@ -463,13 +472,33 @@ class Run:
                 log.seek(0)
                 shutil.copyfileobj(log, stream)
             return
-        path = out_path(self.root, result.name)
+        path = self._out(result.name)
         try:
             with path.open("rb") as f:
                 while chunk := f.read(1 << 20):
                     stream.write(chunk)
         except FileNotFoundError:
             pass
+
+
+def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
+    """``._qik/out``, if a file can be created there; else a new temporary directory, with
+    a warning. An unwritable ``._qik`` must cost the cache, never the commands' run: the
+    commands then run uncached (each store attempt says why) and still show their output.
+    (The stress suite's exhaustion case found commands failing unrun instead.)"""
+    out = root / "._qik" / "out"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix="qik-out-"))
+        warn(
+            f"can't write {out} ({exc.strerror}): output goes to {fallback}, results aren't cached"
+        )
+        return fallback
+    return out
 
 
 def _verified_log(store: Store, manifest: Manifest) -> IO[bytes]:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from qik.options import Options, merge_options
 __all__ = ["execute_run", "pool_was_started", "stop_children"]
 
 _POOL_STARTED: list[bool] = []
+# How long a stopped run's pool workers get to stop their commands before SIGKILL.
+_WORKER_GRACE = 2.0
 
 
 def pool_was_started() -> bool:
@@ -162,6 +165,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         console = JsonConsole(run.write_log, options.verbosity)
     elif single:
         console = StreamConsole(run.write_log, options.verbosity)
+        run.tails_output = True
     elif sys.stdout.isatty() and os.environ.get("CI") is None:
         console = LiveConsole(run.write_log, options.verbosity)
     else:
@@ -184,7 +188,13 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     def make_pool() -> Any:
         import loky
 
-        pools.append(loky.get_reusable_executor(max_workers=_workers(options), timeout=60))
+        from qik.scheduler.worker import stop_with_qik
+
+        pools.append(
+            loky.get_reusable_executor(
+                max_workers=_workers(options), timeout=60, initializer=stop_with_qik
+            )
+        )
         _POOL_STARTED.append(True)
         return pools[0]
 
@@ -240,15 +250,50 @@ def _write_report(path: Path, plan: Any, results: Any, wall: float, code: int) -
 
 def stop_children() -> None:
     """Stop every process this run started: pool workers first, so none of them can
-    store a result for a command we are stopping, then the commands' process trees."""
+    store a result for a command we are stopping, then the commands' process trees, then
+    what is left in the commands' process groups (children whose parent already exited).
+
+    Workers get a SIGTERM and a moment: a busy one stops its own command, including one
+    it started after we looked (``qik.scheduler.worker.stop_with_qik``); SIGKILL for the
+    rest. Only called on the way out: a second Ctrl-C (people press it twice) must not cut
+    it short, or the commands still running would outlive us. loky's resource trackers
+    are left alone: they exit with us, and a killed one is relaunched only to print
+    tracebacks about semaphores it no longer knows.
+    """
     import psutil
 
-    from qik.proc import kill_all
+    from qik.proc import kill_all, kill_group
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     me = psutil.Process()
-    everyone = me.children(recursive=True)
-    workers = me.children()
+    everyone = [p for p in me.children(recursive=True) if not _is_tracker(p)]
+    workers = [p for p in me.children() if p in everyone]
+    groups = {_group(p) for p in everyone} - {os.getpgrp(), None}
     for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.terminate()
+    _, alive = psutil.wait_procs(workers, timeout=_WORKER_GRACE)
+    for worker in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             worker.kill()
     kill_all([p for p in everyone if p not in workers])
+    for group in groups:
+        assert group is not None
+        kill_group(group)
+
+
+def _is_tracker(proc: Any) -> bool:
+    import psutil
+
+    try:
+        return any("resource_tracker" in part for part in proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _group(proc: Any) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except (ProcessLookupError, PermissionError):
+        return None

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +19,15 @@ from typing import TYPE_CHECKING
 
 from qik import __version__
 from qik.config.schema import CacheWhen
-from qik.proc import run_shell
+from qik.proc import run_shell, running_commands, stop_command
 
 if TYPE_CHECKING:
     from qik.store.mirrors.spec import Mirror
 
-__all__ = ["ColdOutcome", "ColdRequest", "run_cold", "should_store"]
+__all__ = ["ColdOutcome", "ColdRequest", "run_cold", "should_store", "stop_with_qik"]
+
+# How often a pool worker checks that qik is still there.
+_PARENT_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,22 +65,101 @@ def should_store(exit_code: int, cache_when: CacheWhen) -> bool:
     return exit_code == 0
 
 
+def stop_with_qik() -> None:
+    """Pool initializer: a worker's command stops when qik stops, however qik stops.
+
+    A SIGTERM to qik's process group (a CI job cancelled, ``timeout``, ``kill -- -PGID``)
+    reaches the workers too, and by default ends one at once while its command, in a
+    session of its own, runs on. Now a busy worker stops its command first (``run_shell``'s
+    cleanup), and the main process stops what is left (``qik.cli.run.stop_children``,
+    which also sends this SIGTERM after a Ctrl-C). A SIGKILLed qik can't stop its pool
+    at all: loky's workers would run the runnables still queued, then idle for a minute;
+    so a worker whose parent is gone stops its command and exits. (Found by the stress
+    suite's signals case.)
+    """
+    signal.signal(signal.SIGTERM, _stop)
+    # Ctrl-C is the main process's to handle: it first looks at every process the run
+    # started, then stops them. A worker that died of it at once (idle ones did, with a
+    # traceback) made loky kill the others' trees first, and a command's child whose
+    # parent had exited was then out of anyone's sight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    watch = threading.Thread(target=_watch_parent, args=(parent,), daemon=True)
+    watch.start()
+
+
+class _Stopped(BaseException):
+    """Raised in a busy worker by a stop signal: ``run_shell`` stops the command on its way
+    out, ``run_cold`` then ends the worker (loky would catch it and wait for more work)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    # Once: the main process's SIGTERM after a group's must not cut the cleanup short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if running_commands():
+        raise _Stopped(signum)
+    _die_of(signum)  # idle, in loky's queue: nothing to stop, no traceback to print
+
+
+def _die_of(signum: int) -> None:
+    """End this worker by the signal itself, as loky expects of a pool it stops (an exit
+    code instead makes its resource tracker warn about leaked semaphores)."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # not reached: SIGINT and SIGTERM end a process by default
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL)
+    for pid in running_commands():
+        stop_command(pid)
+    os._exit(1)
+
+
 def run_cold(req: ColdRequest) -> ColdOutcome:
     root = Path(req.root)
     if req.store_dir:
         _ignore_store(Path(req.store_dir))
     env = dict(req.env) if req.env is not None else None
-    done = run_shell(req.exec, cwd=root, out_path=Path(req.out_path), env=env, timeout=req.timeout)
-    outcome = ColdOutcome(req.name, done.exit_code, done.duration, done.timed_out)
+    output, early = _output(req)
+    try:
+        done = run_shell(req.exec, cwd=root, out_path=output, env=env, timeout=req.timeout)
+    except _Stopped as stopped:  # the command is stopped: nothing to store, no more work
+        _die_of(stopped.signum)
+        raise
+    outcome = ColdOutcome(req.name, done.exit_code, done.duration, done.timed_out, False, early)
     if req.dep_hash is None or done.timed_out or not should_store(done.exit_code, req.cache_when):
         return outcome
     from qik.store.paths import StoreError
 
     try:
-        warnings = _store_result(req, done.exit_code, done.duration)
+        warnings = _store_result(req, output, done.exit_code, done.duration)
     except (OSError, StoreError) as exc:  # a full disk, an unwritable store, a bad artifact
-        return _with(outcome, stored=False, warnings=(f"{req.name}: result not cached: {exc}",))
-    return _with(outcome, stored=True, warnings=warnings)
+        problem = f"{req.name}: result not cached: {exc}"
+        return _with(outcome, stored=False, warnings=(*early, problem))
+    return _with(outcome, stored=True, warnings=(*early, *warnings))
+
+
+def _output(req: ColdRequest) -> tuple[Path, tuple[str, ...]]:
+    """Where the command's output goes: ``req.out_path``, or a temporary file if that
+    can't be created (``._qik`` out of space or inodes): the command runs regardless,
+    and a warning says where its output went."""
+    output = Path(req.out_path)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
+    except OSError as exc:
+        fd, name = tempfile.mkstemp(prefix="qik-", suffix=".out")
+        os.close(fd)
+        return Path(name), (
+            f"{req.name}: can't write {output} ({exc.strerror}); output in {name}",
+        )
+    return output, ()
 
 
 def _with(outcome: ColdOutcome, *, stored: bool, warnings: tuple[str, ...]) -> ColdOutcome:
@@ -83,13 +168,15 @@ def _with(outcome: ColdOutcome, *, stored: bool, warnings: tuple[str, ...]) -> C
     )
 
 
-def _store_result(req: ColdRequest, exit_code: int, duration: float) -> tuple[str, ...]:
+def _store_result(
+    req: ColdRequest, output: Path, exit_code: int, duration: float
+) -> tuple[str, ...]:
     from qik.store.manifest import Manifest
     from qik.store.mirrors import local_store
     from qik.store.mirrors.publish import publish
 
     store = local_store(Path(req.store_dir))
-    log = store.put_file(Path(req.out_path))
+    log = store.put_file(output)
     paths, warnings = collect_artifacts(Path(req.root), req.artifacts)
     entries = [store.put_artifact(Path(req.root), rel) for rel in paths]
     inputs = store.put_bytes(_encode_inputs(req.inputs)) if req.inputs else None

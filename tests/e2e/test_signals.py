@@ -1,0 +1,119 @@
+"""Stopping a run from outside: whatever qik started stops with it, however it is stopped.
+
+Each case here was found by the stress suite's signals case (``python -m stress --case
+signals``), which runs them at random moments and many times.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import QIK
+
+TOML = """
+    [commands.deep]
+    exec = "sh -c 'sh -c \\"sleep 60\\"'"
+    deps = ["*.txt"]
+    cache-when = "finished"
+    [commands.stubborn]
+    exec = "sh -c 'trap \\"\\" TERM; sleep 60'"
+    deps = ["*.txt"]
+    cache-when = "finished"
+    [commands.detached]
+    exec = "sh -c 'sleep 60 & echo $! > bg.pid'; sleep 60"
+    deps = ["*.txt"]
+    cache-when = "finished"
+    """
+
+
+def _start(root: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
+    """qik in a session of its own (as a shell job), once all its sleepers are up."""
+    proc = subprocess.Popen(
+        [QIK, "-n", "3"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    everyone: list[psutil.Process] = []
+    while time.monotonic() < deadline:
+        everyone = psutil.Process(proc.pid).children(recursive=True)
+        if sum(_is_sleep(p) for p in everyone) >= 3 and (root / "bg.pid").exists():
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the commands never started")
+    background = psutil.Process(int((root / "bg.pid").read_text()))
+    return proc, [*everyone, background]
+
+
+def _is_sleep(proc: psutil.Process) -> bool:
+    try:
+        return proc.name() == "sleep"
+    except psutil.Error:
+        return False
+
+
+def _alive(procs: list[psutil.Process], within: float = 8.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for p in procs:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            for p in alive:  # don't leave them to the next test
+                p.kill()
+            return alive
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def root(make_repo: Callable[..., Path]) -> Path:
+    return make_repo({"qik.toml": TOML, "a.txt": "a"})
+
+
+@pytest.mark.parametrize(
+    ("signals", "to_group", "code"),
+    [
+        ([signal.SIGINT], False, 130),
+        ([signal.SIGINT], True, 130),  # Ctrl-C at a terminal: the whole foreground group
+        ([signal.SIGINT, signal.SIGINT], True, 130),  # Ctrl-C pressed twice
+        ([signal.SIGTERM], True, 143),  # a CI runner cancelling the job's process group
+    ],
+)
+def test_a_stopped_run_leaves_nothing_running(
+    root: Path, signals: list[signal.Signals], to_group: bool, code: int
+) -> None:
+    proc, everyone = _start(root)
+    for sig in signals:
+        if to_group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        time.sleep(0.1)
+    assert proc.wait(timeout=30) == code
+    assert _alive(everyone) == []
+    manifests = root / "._qik" / "manifests"
+    assert not manifests.exists() or not any(manifests.rglob("*.json"))
+
+
+def test_commands_stop_when_qik_is_killed(root: Path) -> None:
+    # SIGKILL can't be caught; the pool workers notice their parent is gone.
+    proc, everyone = _start(root)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert _alive(everyone) == []

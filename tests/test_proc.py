@@ -1,0 +1,39 @@
+"""Starting and stopping commands (``qik.proc``): nothing a command started outlives it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+
+from qik.proc import run_shell
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_timeout_stops_a_child_whose_parent_already_exited(tmp_path: Path) -> None:
+    # The inner shell exits at once: its background sleep is no longer in the command's
+    # process tree, only in its process group. Found by the stress suite's signals case.
+    line = "sh -c 'sleep 60 & echo $! > bg.pid'; sleep 60"
+    done = run_shell(line, cwd=tmp_path, out_path=tmp_path / "out.log", timeout=1.0)
+    assert done.timed_out and done.exit_code == 124
+    assert _gone(int((tmp_path / "bg.pid").read_text()))
+
+
+def test_a_command_starts_with_no_signal_blocked(tmp_path: Path) -> None:
+    # run_shell holds SIGINT and SIGTERM while it spawns; the command must not inherit that.
+    line = "grep SigBlk /proc/self/status > mask.txt || echo none > mask.txt"
+    run_shell(line, cwd=tmp_path, out_path=tmp_path / "out.log")
+    mask = (tmp_path / "mask.txt").read_text().split()
+    assert mask == ["none"] or int(mask[-1], 16) == 0
