@@ -140,7 +140,15 @@ def _parse_fence_entry(value: object, loc: Loc, refs: Refs) -> FenceEntry:
 def parse_venv(value: object, loc: Loc, refs: Refs) -> SpaceVenv:
     """A requirements file, a list of them, or a ``{type = ..., ...}`` table."""
     if isinstance(value, str | list):
-        return SpaceVenv(type=BARE_VENV_TYPE, reqs=as_strs(value, loc))
+        reqs = as_strs(value, loc)
+        if not reqs:  # else an IndexError when planning (found by the stress config fuzzer)
+            raise config_error(
+                "invalid-value",
+                loc,
+                "a venv needs at least one requirements file",
+                'name one, e.g. "requirements.txt", or leave the venv out',
+            )
+        return SpaceVenv(type=BARE_VENV_TYPE, reqs=reqs)
     if not isinstance(value, dict):
         raise wrong_type(loc, "a requirements file or a venv table", value, '"requirements.txt"')
     f = fields(value, loc, VENV_KEYS)
