@@ -136,15 +136,7 @@ def _workers(pid: int) -> list[psutil.Process]:
         children = psutil.Process(pid).children()
     except psutil.NoSuchProcess:
         return []
-    found = []
-    for child in children:
-        try:
-            line = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        if "popen_loky" in line or "LokyProcess" in line:
-            found.append(child)
-    return found
+    return [child for child in children if "LokyProcess" in procs.cmdline(child)]
 
 
 def _has_children(proc: psutil.Process) -> bool:

@@ -156,6 +156,7 @@ class Started:
     ) -> None:
         self.args = tuple(args)
         self._out, self._err = out, err
+        self.owns_out = True  # False: the caller reads (and closes) its own stdout file
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [QIK, *args],
@@ -189,7 +190,8 @@ class Started:
             code = None
         procs.owned.discard(self.proc.pid)
         seconds = time.monotonic() - self.started
-        return QikRun(self.args, code, _read(self._out), _read(self._err), seconds)
+        stdout = _read(self._out) if self.owns_out else ""
+        return QikRun(self.args, code, stdout, _read(self._err), seconds)
 
     def kill9(self) -> None:
         self.signal(signal.SIGKILL)
@@ -213,7 +215,9 @@ def start_qik(
     # Files, not pipes: nothing to drain while qik runs, whatever it prints. Started
     # closes them when the run is read back.
     out = stdout if stdout is not None else tempfile.TemporaryFile()  # noqa: SIM115
-    return Started(args, root, env, out, tempfile.TemporaryFile())
+    started = Started(args, root, env, out, tempfile.TemporaryFile())  # noqa: SIM115
+    started.owns_out = stdout is None
+    return started
 
 
 def qik(

@@ -68,12 +68,16 @@ def strays() -> list[psutil.Process]:
     return found
 
 
+def cmdline(proc: psutil.Process) -> str:
+    """The command line, or "" for a process gone (or a zombie) meanwhile."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def describe(procs: Iterable[psutil.Process]) -> str:
-    names = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            names.append(" ".join(proc.cmdline())[:80] or proc.name())
-    return "; ".join(names)
+    return "; ".join(cmdline(proc)[:80] or f"pid {proc.pid}" for proc in procs)
 
 
 def wait_strays_gone(grace: float) -> list[psutil.Process]:
