@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from types import MappingProxyType
 from qik import git
 from qik.errors import QikError
 from qik.fingerprint.globs import Matcher, subtree
+from qik.store.backend import atomic_file
 
 __all__ = ["FileIndex", "FileIndexError", "blob_id", "hash_blob"]
 
@@ -268,13 +268,5 @@ def _save_cache(file: Path, entries: dict[str, _CacheEntry]) -> None:
     # Written to a temporary name and renamed, so a concurrent run reads the old cache or the
     # new one, never half of one. Failing to save (read-only checkout) only costs speed.
     payload = json.dumps({"version": _CACHE_VERSION, "entries": entries}).encode()
-    with contextlib.suppress(OSError):
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".filecache-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(payload)
-            os.replace(tmp, file)
-        except OSError:
-            os.unlink(tmp)
-            raise
+    with contextlib.suppress(OSError), atomic_file(file) as out:
+        out.write(payload)

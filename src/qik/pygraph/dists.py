@@ -26,11 +26,12 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+from qik.store.backend import atomic_file
 
 __all__ = ["STDLIB", "Environment", "canonical_name"]
 
@@ -260,13 +261,6 @@ def _read_cache(file: Path, key: str) -> dict[str, tuple[str, ...] | None] | Non
 def _write_cache(file: Path, key: str, known: dict[str, tuple[str, ...] | None]) -> None:
     modules = {m: list(d) if d is not None else None for m, d in known.items()}
     payload = json.dumps({"key": key, "modules": modules}, sort_keys=True).encode()
-    with contextlib.suppress(OSError):  # a read-only checkout: read the metadata again
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".dists-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(payload)
-            os.replace(tmp, file)
-        except OSError:
-            os.unlink(tmp)
-            raise
+    # Failing to save (a read-only checkout) only means reading the metadata again.
+    with contextlib.suppress(OSError), atomic_file(file) as out:
+        out.write(payload)
