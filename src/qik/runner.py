@@ -343,6 +343,7 @@ class Run:
         self.tails_output = False  # set when the console streams ._qik/out files live
         self._space_env = space_envs(plan.project)  # venv and dotenv of each space
         self._out_dir: Path | None = None  # decided at the first cold runnable
+        self._mirror_trouble: set[tuple[str, str]] = set()  # (cache, error) warned about
 
     def _out(self, name: str) -> Path:
         """Where a cold runnable's output goes: ``._qik/out/``, or a temporary directory
@@ -429,10 +430,11 @@ class Run:
             pulled = entry.source != "local" and self._pull(entry.source or "local", manifest)
             touched = self._restore(caches.local, manifest) or pulled
             log = _verified_log(caches.local, manifest)
+            _check_inputs(caches.local, manifest)
         except MirrorMiss:  # the mirror's trouble was warned about once for the whole run
             return None
         except (ObjectMissing, ObjectCorrupt, StoreError, OSError) as exc:
-            self._warn(f"{name}: cached result unusable ({exc}); running it again")
+            self._unusable(name, entry.source, exc)
             return None
         self._replayed[name] = log
         return Result(
@@ -445,6 +447,20 @@ class Run:
             saved=manifest.duration,
             touched_files=touched,
         )
+
+    def _unusable(self, name: str, source: str | None, exc: Exception) -> None:
+        if source in (None, "local"):
+            self._warn(f"{name}: cached result unusable ({exc}); running it again")
+            return
+        # A shared cache's trouble is one warning per kind per run, not one per runnable:
+        # a poisoned bucket must not print a line for each result it holds.
+        kind = (source, type(exc).__name__)
+        if kind not in self._mirror_trouble:
+            self._mirror_trouble.add(kind)
+            self._warn(
+                f"cache {source!r} holds results that can't be restored here "
+                f"(first: {name}: {exc}); running such commands again"
+            )
 
     def _pull(self, source: str, manifest: Manifest) -> bool:
         """Copy a mirror's hit into the local store; its artifacts are restored on the way
@@ -499,6 +515,17 @@ def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
         )
         return fallback
     return out
+
+
+def _check_inputs(store: Store, manifest: Manifest) -> None:
+    """A replay doesn't read the file listing behind ``:explain``, so a missing one would
+    never be noticed, nor stored again: such a result runs again, which repairs it. (An
+    existence check only, to keep replays cheap; ``:cache verify`` and ``:explain``
+    delete a damaged one.) Found by the stress suite's corruption case."""
+    from qik.store.cas import ObjectMissing
+
+    if manifest.inputs is not None and not store.has(manifest.inputs):
+        raise ObjectMissing(manifest.inputs.digest)
 
 
 def _verified_log(store: Store, manifest: Manifest) -> IO[bytes]:

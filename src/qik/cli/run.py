@@ -94,16 +94,23 @@ def run_once(project: Any, options: Options) -> int:
     return _execute(plan, options, start)
 
 
-def _stderr_warn() -> Any:
-    seen: set[str] = set()
+def _stderr_warn() -> _StderrWarn:
+    return _StderrWarn()
 
-    def warn(message: str) -> None:
-        if message not in seen:
-            seen.add(message)
+
+class _StderrWarn:
+    """Prints each warning once. The run's console shares ``seen``: a cache outage first
+    met while planning (a lookup) and again while running (a publish) is one warning.
+    (Two identical lines per outage were found by the stress suite's failing-S3 case.)"""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, message: str) -> None:
+        if message not in self.seen:
+            self.seen.add(message)
             sys.stdout.flush()
             print(f"warning: {message}", file=sys.stderr, flush=True)
-
-    return warn
 
 
 def _list(plan: Any, options: Options) -> int:
@@ -171,6 +178,9 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     else:
         console = PlainConsole(run.write_log, options.verbosity)
         console.github = os.environ.get("GITHUB_ACTIONS") == "true"
+
+    if isinstance(plan.caches.warn, _StderrWarn):
+        console._warned = plan.caches.warn.seen
 
     class _Reporter:
         def started(self, name: str, request: Any) -> None:
