@@ -206,7 +206,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
             )
         )
         _POOL_STARTED.append(True)
-        return pools[0]
+        return pools[-1]  # a new one when the last broke: see Scheduler._submit
 
     scheduler = Scheduler(
         plan.names,

@@ -120,8 +120,25 @@ class Scheduler:
             request = job.cold_fallback()
         assert request is not None
         self._reporter.started(name, request)
-        future = self._pool_or_start().submit(self._run_cold, request)
+        try:
+            future = self._submit(request)
+        except Exception as exc:  # no pool takes it: this runnable fails, not the run
+            failed = Result(
+                name, "failed", exit_code=1, warnings=(f"{name}: worker error: {exc}",)
+            )
+            self._finish(failed, ready, waiting)
+            return
         running[future] = (name, time.monotonic())
+
+    def _submit(self, request: ColdRequest) -> Future[ColdOutcome]:
+        """Submit to the pool; to a new one if it broke (a worker was killed: the OOM
+        killer, a user). The runnables the dead worker had fail; the rest go on. A broken
+        pool used to raise here: a traceback, exit 70 (the stress suite's crash case)."""
+        try:
+            return self._pool_or_start().submit(self._run_cold, request)
+        except Exception:
+            self._pool = None
+            return self._pool_or_start().submit(self._run_cold, request)
 
     def _pool_or_start(self) -> Executor:
         if self._pool is None:
