@@ -6,6 +6,7 @@ without running anything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -343,6 +344,7 @@ class Run:
         self.tails_output = False  # set when the console streams ._qik/out files live
         self._space_env = space_envs(plan.project)  # venv and dotenv of each space
         self._out_dir: Path | None = None  # decided at the first cold runnable
+        self._live: dict[str, Path] = {}  # runnable -> the file its running command writes
         self._mirror_trouble: set[tuple[str, str]] = set()  # (cache, error) warned about
 
     def _out(self, name: str) -> Path:
@@ -396,7 +398,13 @@ class Run:
     def _request(self, entry: PlanEntry) -> ColdRequest:
         runnable, fp = entry.runnable, entry.fingerprint
         cached = runnable.is_cached  # --cache-read-only spares shared caches, not the local one
+        # This process's own file while the command runs, renamed to ._qik/out/<name>.out
+        # once shown (``settle``): a concurrent qik running the same runnable truncated
+        # the shared file under the other's command, and stored or showed half a log,
+        # or NUL bytes (the stress suite's concurrency case).
         output = self._out(runnable.name)
+        output = output.with_name(f"{output.name}.{os.getpid()}")
+        self._live[runnable.name] = output
         if self.tails_output:
             # The console tails this file from its start: last run's output must not show.
             # (Only then: on a busy disk an unlink per runnable is a real cost.)
@@ -488,13 +496,42 @@ class Run:
                 log.seek(0)
                 shutil.copyfileobj(log, stream)
             return
-        path = self._out(result.name)
+        path = self._live.get(result.name) or self._out(result.name)
         try:
             with path.open("rb") as f:
                 while chunk := f.read(1 << 20):
                     stream.write(chunk)
         except FileNotFoundError:
             pass
+
+    def settle(self, name: str) -> None:
+        """A finished runnable's output becomes ``._qik/out/<name>.out`` (atomically: a
+        reader sees one whole log, this run's or a concurrent run's)."""
+        live = self._live.pop(name, None)
+        if live is not None:
+            with contextlib.suppress(OSError):
+                os.replace(live, self._out(name))
+
+
+def _sweep_live(out: Path) -> None:
+    """Delete output files that runs killed mid-way left (``<name>.out.<pid>`` of a pid
+    that is gone)."""
+    with contextlib.suppress(OSError), os.scandir(out) as entries:
+        for entry in entries:
+            pid = entry.name.rsplit(".", 1)[-1]
+            if ".out." in entry.name and pid.isdigit() and not _is_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's: alive
+    return True
 
 
 def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
@@ -514,6 +551,7 @@ def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
             f"can't write {out} ({exc.strerror}): output goes to {fallback}, results aren't cached"
         )
         return fallback
+    _sweep_live(out)
     return out
 
 

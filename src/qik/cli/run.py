@@ -189,6 +189,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         def finished(self, result: Any) -> None:
             run.observe(result)
             console.finished(result)
+            run.settle(result.name)
 
         def tick(self) -> None:
             console.tick()
