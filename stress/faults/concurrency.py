@@ -41,7 +41,7 @@ GC = (":cache", "gc", "--max-size", "1")
 
 def run(ctx: Ctx) -> CaseReport:
     report = CaseReport("concurrency", TITLE, "")
-    rounds = ctx.scale(5, 50)
+    rounds = ctx.scale(4, 50)
     salts = ctx.scale(2, 3)
     template = make_project(
         ctx.fresh("template") / "repo", modules=ctx.scale(3, 4), size=128 << 10

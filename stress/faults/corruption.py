@@ -41,7 +41,7 @@ def corrupt(data: bytes, kind: str, rng: Any) -> tuple[bytes | None, str]:
 
 def run(ctx: Ctx) -> CaseReport:
     report = CaseReport("corruption", TITLE, "")
-    per_kind = ctx.scale({"local": 4, "repo": 2, "s3": 2}, {"local": 50, "repo": 25, "s3": 25})
+    per_kind = ctx.scale({"local": 3, "repo": 1, "s3": 1}, {"local": 50, "repo": 25, "s3": 25})
     template = make_project(ctx.fresh("template") / "repo", modules=2, size=64 << 10)
     ref = make_reference(ctx, template, 0, "-v", "2")
     verify_row = report.check("verify reports every damaged object")
