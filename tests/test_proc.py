@@ -37,3 +37,25 @@ def test_a_command_starts_with_no_signal_blocked(tmp_path: Path) -> None:
     run_shell(line, cwd=tmp_path, out_path=tmp_path / "out.log")
     mask = (tmp_path / "mask.txt").read_text().split()
     assert mask == ["none"] or int(mask[-1], 16) == 0
+
+
+def test_kill_marked_stops_only_the_processes_of_that_run(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from qik.proc import RUN_MARKER, kill_marked
+
+    def sleeper(run_id: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, RUN_MARKER: run_id}
+        return subprocess.Popen(["sh", "-c", "sleep 60"], env=env, start_new_session=True)
+
+    ours, theirs = sleeper("run-a"), sleeper("run-b")
+    try:
+        time.sleep(0.2)  # the shell's environment is readable once it has started
+        assert kill_marked("run-a") >= 1
+        assert _gone(ours.pid)
+        assert theirs.poll() is None
+    finally:
+        for proc in (ours, theirs):
+            proc.kill()
+            proc.wait()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,21 +18,31 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "RUN_MARKER",
     "Finished",
     "kill_all",
+    "kill_marked",
     "kill_tree",
     "run_shell",
     "running_commands",
     "session_env",
+    "stop_all_commands",
     "stop_command",
 ]
 
 _SHELL = "/bin/sh"
+# An environment variable every command of a run gets, holding the run's id: whatever a
+# command starts inherits it, so ``kill_marked`` finds processes no tree or group leads
+# to (the commands of a pool worker that was killed, a child that left the group).
+RUN_MARKER = "QIK_RUN_ID"
 # After SIGTERM, how long a process tree gets before SIGKILL.
 _TERM_GRACE = 0.5
 # The commands this process is running, for a pool worker that must stop them when qik is
 # gone (see ``qik.scheduler.worker.stop_with_qik``).
 _running: set[int] = set()
+# Held while a command is spawned and registered; a worker stopping for good takes it and
+# never gives it back, so no command starts after it looked at ``_running``.
+_spawning = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ def run_shell(
         try:
             # A stop signal between the spawn and the bookkeeping would leave a command
             # nobody knows to stop: it waits until the command is registered.
-            with _stop_signals_held():
+            with _spawning, _stop_signals_held():
                 pid = _spawn(line, cwd, out.fileno(), dict(os.environ if env is None else env))
                 _running.add(pid)
             code, timed_out = _wait(pid, timeout)
@@ -162,6 +173,14 @@ def running_commands() -> list[int]:
     return list(_running)
 
 
+def stop_all_commands() -> None:
+    """Stop every command this process runs, and start no other, ever: for a process on
+    its way out (a pool worker whose qik is gone)."""
+    _spawning.acquire()
+    for pid in running_commands():
+        stop_command(pid)
+
+
 def stop_command(pid: int) -> None:
     """Kill a command started by ``run_shell``: its process tree, then its process group.
 
@@ -179,6 +198,24 @@ def kill_group(pgid: int) -> None:
     if hasattr(os, "killpg"):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_marked(run_id: str) -> int:
+    """Stop every process carrying ``RUN_MARKER=run_id`` in its environment (ours only:
+    others' environments can't be read); how many there were. A scan of the process
+    table, about as costly as listing a process's children: for the way out, not a loop."""
+    import psutil
+
+    marked = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and proc.environ().get(RUN_MARKER) == run_id:
+                marked.append(proc)
+        except (psutil.Error, OSError):
+            continue  # gone, a zombie, or someone else's
+    if marked:
+        kill_all(marked)
+    return len(marked)
 
 
 def kill_tree(pid: int, *, include_root: bool = True) -> None:

@@ -423,6 +423,7 @@ class Run:
             store_dir=str(self.root / "._qik"),
             mirrors=self.plan.caches.mirrors(runnable),
             inputs=tuple(f for d in fp.deps for f in d.files),
+            run_id=self.plan.caches.run_id,
         )
 
     # -- warm ---------------------------------------------------------------------------

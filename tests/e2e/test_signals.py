@@ -117,3 +117,29 @@ def test_commands_stop_when_qik_is_killed(root: Path) -> None:
     proc.kill()
     proc.wait(timeout=10)
     assert _alive(everyone) == []
+
+
+def test_the_command_of_a_killed_worker_does_not_outlive_the_run(
+    make_repo: Callable[..., Path],
+) -> None:
+    # The OOM killer (or a user) kills a pool worker: its command, in a session of its
+    # own, was orphaned and ran on after qik exited. Found by the stress suite.
+    toml = '[commands.victim]\nexec = "sh -c \'sleep 60\'"\ndeps = ["*.txt"]\n'
+    root = make_repo({"qik.toml": toml, "a.txt": "a"})
+    proc = subprocess.Popen(
+        [QIK, "-n", "2", "victim"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        sleepers = [p for p in kids if _is_sleep(p)]
+        busy = [p for p in psutil.Process(proc.pid).children() if p.children()]
+        if sleepers and busy:
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the command never started")
+    busy[0].kill()
+    assert proc.wait(timeout=30) == 1  # the runnable failed: its worker died
+    assert _alive(sleepers, within=5) == []

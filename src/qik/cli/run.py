@@ -17,6 +17,7 @@ from qik.options import Options, merge_options
 __all__ = ["execute_run", "pool_was_started", "stop_children"]
 
 _POOL_STARTED: list[bool] = []
+_RUN_IDS: list[str] = []  # of runs that started pool workers: their commands carry it
 # How long a stopped run's pool workers get to stop their commands before SIGKILL.
 _WORKER_GRACE = 2.0
 
@@ -203,10 +204,14 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
 
         pools.append(
             loky.get_reusable_executor(
-                max_workers=_workers(options), timeout=60, initializer=stop_with_qik
+                max_workers=_workers(options),
+                timeout=60,
+                initializer=stop_with_qik,
+                initargs=(os.getpid(),),
             )
         )
         _POOL_STARTED.append(True)
+        _RUN_IDS.append(plan.caches.run_id)
         return pools[-1]  # a new one when the last broke: see Scheduler._submit
 
     scheduler = Scheduler(
@@ -228,6 +233,12 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     for pool in pools if not keep_pool else ():
         # Idle workers would otherwise keep the interpreter's exit waiting.
         pool.shutdown(wait=True, kill_workers=True)
+    if len(pools) > 1 or any(_worker_died(r) for r in results.values()):
+        # A killed worker's command ran on, orphaned: every result is in, so whatever
+        # still carries this run's mark is such an orphan (the stress suite's signals case).
+        from qik.proc import kill_marked
+
+        kill_marked(plan.caches.run_id)
     wall = time.monotonic() - start
     console.close(results, wall)
     failed = any(r.status == "failed" for r in results.values())
@@ -235,6 +246,10 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     if options.report:
         _write_report(Path(options.report), plan, results, wall, code)
     return code
+
+
+def _worker_died(result: Any) -> bool:
+    return any("worker error" in warning for warning in result.warnings)
 
 
 def _write_report(path: Path, plan: Any, results: Any, wall: float, code: int) -> None:
@@ -262,7 +277,8 @@ def _write_report(path: Path, plan: Any, results: Any, wall: float, code: int) -
 def stop_children() -> None:
     """Stop every process this run started: pool workers first, so none of them can
     store a result for a command we are stopping, then the commands' process trees, then
-    what is left in the commands' process groups (children whose parent already exited).
+    what is left in the commands' process groups (children whose parent already exited),
+    then whatever else carries the run's mark (``qik.proc.RUN_MARKER``).
 
     Workers get a SIGTERM and a moment: a busy one stops its own command, including one
     it started after we looked (``qik.scheduler.worker.stop_with_qik``); SIGKILL for the
@@ -273,7 +289,7 @@ def stop_children() -> None:
     """
     import psutil
 
-    from qik.proc import kill_all, kill_group
+    from qik.proc import kill_all, kill_group, kill_marked
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -292,6 +308,11 @@ def stop_children() -> None:
     for group in groups:
         assert group is not None
         kill_group(group)
+    # Last, what neither tree nor group leads to: the commands of a worker that died
+    # before us (loky kills a broken pool's other workers at once), a child that left
+    # its group. Every command of the run carries its mark.
+    for run_id in _RUN_IDS:
+        kill_marked(run_id)
 
 
 def _is_tracker(proc: Any) -> bool:

@@ -6,9 +6,11 @@ run one cold runnable, the pool to use), so tests can give it small real functio
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -134,11 +136,12 @@ class Scheduler:
         """Submit to the pool; to a new one if it broke (a worker was killed: the OOM
         killer, a user). The runnables the dead worker had fail; the rest go on. A broken
         pool used to raise here: a traceback, exit 70 (the stress suite's crash case)."""
-        try:
-            return self._pool_or_start().submit(self._run_cold, request)
-        except Exception:
-            self._pool = None
-            return self._pool_or_start().submit(self._run_cold, request)
+        with _interrupts_held():
+            try:
+                return self._pool_or_start().submit(self._run_cold, request)
+            except Exception:
+                self._pool = None
+                return self._pool_or_start().submit(self._run_cold, request)
 
     def _pool_or_start(self) -> Executor:
         if self._pool is None:
@@ -164,6 +167,22 @@ class Scheduler:
             waiting[down] -= 1
             if waiting[down] == 0:
                 ready.append(down)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C while a submit may start pool workers: they (and loky's manager thread,
+    which starts later ones) inherit it blocked, so a Ctrl-C no longer hits a worker still
+    importing and prints its KeyboardInterrupt traceback; the main process handles it once
+    this is over (the stress suite's signals case)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _cold_result(name: str, future: Future[ColdOutcome]) -> Result:

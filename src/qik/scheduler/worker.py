@@ -7,6 +7,7 @@ shares nothing with the main process but the file system.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from qik import __version__
 from qik.config.schema import CacheWhen
-from qik.proc import run_shell, running_commands, stop_command
+from qik.proc import RUN_MARKER, run_shell, running_commands, stop_all_commands
 
 if TYPE_CHECKING:
     from qik.store.mirrors.spec import Mirror
@@ -45,6 +46,7 @@ class ColdRequest:
     store_dir: str = ""  # the local store
     mirrors: tuple[Mirror, ...] = ()  # where to publish the result (repo, S3), in order
     inputs: tuple[tuple[str, str], ...] = ()  # (path, blob) of every file covered, for :explain
+    run_id: str = ""  # marks the command's processes (proc.RUN_MARKER), for kill_marked
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def should_store(exit_code: int, cache_when: CacheWhen) -> bool:
     return exit_code == 0
 
 
-def stop_with_qik() -> None:
+def stop_with_qik(qik_pid: int) -> None:
     """Pool initializer: a worker's command stops when qik stops, however qik stops.
 
     A SIGTERM to qik's process group (a CI job cancelled, ``timeout``, ``kill -- -PGID``)
@@ -77,15 +79,40 @@ def stop_with_qik() -> None:
     so a worker whose parent is gone stops its command and exits. (Found by the stress
     suite's signals case.)
     """
+    _keep_fds_from_commands()
     signal.signal(signal.SIGTERM, _stop)
     # Ctrl-C is the main process's to handle: it first looks at every process the run
     # started, then stops them. A worker that died of it at once (idle ones did, with a
     # traceback) made loky kill the others' trees first, and a command's child whose
     # parent had exited was then out of anyone's sight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-    watch = threading.Thread(target=_watch_parent, args=(parent,), daemon=True)
+    # qik's pid, not getppid(): a worker still starting up when qik was killed already
+    # has another parent, and would never notice.
+    watch = threading.Thread(target=_watch_parent, args=(qik_pid,), daemon=True)
     watch.start()
+
+
+def _keep_fds_from_commands() -> None:
+    """Make the file descriptors this worker was started with non-inheritable.
+
+    ``posix_spawn`` passes every inheritable descriptor to a command, and loky hands its
+    workers pipes that way. A command holding them hid a killed worker from loky until
+    the command exited (the run hung meanwhile), and kept loky's resource trackers alive
+    after qik. Descriptors opened later are non-inheritable already (PEP 446).
+    """
+    for fd in _open_fds():
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+def _open_fds() -> list[int]:
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return [int(name) for name in os.listdir(listing)]
+        except (OSError, ValueError):
+            continue
+    return list(range(3, 256))
 
 
 class _Stopped(BaseException):
@@ -116,8 +143,7 @@ def _die_of(signum: int) -> None:
 def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(_PARENT_POLL)
-    for pid in running_commands():
-        stop_command(pid)
+    stop_all_commands()
     os._exit(1)
 
 
@@ -126,6 +152,8 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     if req.store_dir:
         _ignore_store(Path(req.store_dir))
     env = dict(req.env) if req.env is not None else None
+    if req.run_id:
+        env = {**(os.environ if env is None else env), RUN_MARKER: req.run_id}
     output, early = _output(req)
     try:
         done = run_shell(req.exec, cwd=root, out_path=output, env=env, timeout=req.timeout)
