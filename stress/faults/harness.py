@@ -18,7 +18,18 @@ from typing import IO, Literal, TypeVar
 
 from stress.faults import procs
 
-__all__ = ["QIK", "Ctx", "Mode", "QikRun", "git", "make_repo", "qik", "start_qik", "tracebacks"]
+__all__ = [
+    "QIK",
+    "Ctx",
+    "Mode",
+    "QikRun",
+    "git",
+    "make_repo",
+    "qik",
+    "start_qik",
+    "traceback_text",
+    "tracebacks",
+]
 
 Mode = Literal["quick", "full"]
 T = TypeVar("T")
@@ -136,6 +147,12 @@ class QikRun:
     def brief(self) -> str:
         tail = " | ".join(self.stderr.strip().splitlines()[-3:])[:300]
         return f"qik {' '.join(self.args)} -> {self.code} in {self.seconds:.1f}s [{tail}]"
+
+
+def traceback_text(run: QikRun, limit: int = 1200) -> str:
+    """The first traceback in the run's stderr, for a problem report."""
+    at = run.stderr.find("Traceback (most recent call last)")
+    return run.stderr[at : at + limit] if at >= 0 else run.brief()
 
 
 def tracebacks(run: QikRun) -> bool:

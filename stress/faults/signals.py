@@ -17,7 +17,15 @@ from pathlib import Path
 import psutil
 
 from stress.faults import procs
-from stress.faults.harness import Ctx, Started, make_repo, qik, start_qik, tracebacks
+from stress.faults.harness import (
+    Ctx,
+    Started,
+    make_repo,
+    qik,
+    start_qik,
+    traceback_text,
+    tracebacks,
+)
 from stress.faults.report import CaseReport, Trial
 
 __all__ = ["run"]
@@ -118,7 +126,7 @@ def _interrupt(
     done = started.finish(timeout=60)
     trial.expect(not done.timed_out, "qik did not exit within 60s")
     trial.expect(done.code == code, f"exit {done.code}, expected {code}: {done.brief()}")
-    trial.expect(not tracebacks(done), f"traceback: {done.brief()}")
+    trial.expect(not tracebacks(done), f"traceback: {traceback_text(done)}")
     trial.expect(done.seconds < 30, f"took {done.seconds:.1f}s to stop")
     _no_survivors(trial)
     _no_manifest_of_interrupted(trial, root, hashes)
@@ -162,7 +170,7 @@ def _kill_worker(ctx: Ctx, report: CaseReport, root: Path, hashes: dict[str, str
     time.sleep(1.0)
     started.signal(signal.SIGINT, group=True)
     done = started.finish(timeout=60)
-    trial.expect(not tracebacks(done), f"traceback: {done.brief()}")
+    trial.expect(not tracebacks(done), f"traceback: {traceback_text(done)}")
     trial.expect(done.code in (1, 130), f"exit {done.code}: {done.brief()}")
     _no_survivors(trial)
     _no_manifest_of_interrupted(trial, root, hashes)
