@@ -119,6 +119,8 @@ def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
             file_actions=actions,
             setsid=True,
             setsigmask=(),  # not the signals ``_stop_signals_held`` blocks around the call
+            # A pool worker ignores SIGINT (cli.run._SpawnsWithoutSigint); its commands don't.
+            setsigdef=(signal.SIGINT,),
         )
     finally:
         os.chdir(previous)

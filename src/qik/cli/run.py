@@ -150,6 +150,26 @@ def _shard_fields(plan: Any, name: str, options: Options) -> dict[str, Any]:
     return {"shard": options.shard, "expected_seconds": plan.weights.get(name, 0.0)}
 
 
+class _SpawnsWithoutSigint:
+    """Submits with SIGINT ignored: loky starts (and restarts) its workers inside submit,
+    and a Ctrl-C reaching a worker still importing would print a traceback. An ignored
+    signal stays ignored across exec, so the workers never see Ctrl-C (qik stops them
+    itself); the commands they start get SIGINT's default back (proc._spawn)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return self._pool.submit(fn, *args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> Any:
+        return self._pool.shutdown(*args, **kwargs)
+
+
 def _workers(options: Options) -> int:
     if options.workers:
         return max(1, options.workers)
@@ -212,7 +232,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         )
         _POOL_STARTED.append(True)
         _RUN_IDS.append(plan.caches.run_id)
-        return pools[-1]  # a new one when the last broke: see Scheduler._submit
+        return _SpawnsWithoutSigint(pools[-1])  # a new one when the last broke: Scheduler._submit
 
     scheduler = Scheduler(
         plan.names,
