@@ -146,7 +146,8 @@ def test_interrupt_kills_every_child(
     start = time.monotonic()
     proc.send_signal(sig)
     assert proc.wait(timeout=5) == code
-    assert time.monotonic() - start < 2
+    # The bound is for Ctrl-C; SIGTERM stops the same way, given a little slack.
+    assert time.monotonic() - start < (2 if sig == signal.SIGINT else 3)
     time.sleep(0.2)
     alive = [p for p in everyone if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == []
