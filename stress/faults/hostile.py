@@ -83,6 +83,16 @@ class Plant:
         return Planted(data, dict(self.objects))
 
 
+_UNSEALED = '"sha256:' + "0" * 64 + '"'
+
+
+def _sealed(doc: Doc) -> bytes:
+    """``doc`` in format 2, with a checksum that matches (so what is tested is the rest)."""
+    text = json.dumps({**doc, "format": 2, "checksum": _UNSEALED[1:-1]})
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return text.replace(_UNSEALED, f'"sha256:{digest}"').encode()
+
+
 def _frame(content: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=3, write_content_size=True).compress(content)
 
@@ -209,7 +219,19 @@ def _variants(outside: Path) -> dict[str, Callable[[Plant], Planted]]:
         "artifacts as object": field(artifacts={}),
         "missing key": lambda pl: pl.done({k: v for k, v in pl.doc().items() if k != "deps"}),
         "unknown key": field(extra="x"),
-        "format 2": field(format=2),
+        "format 3": field(format=3),
+        "format 2, no checksum": field(format=2),
+        "format 2, changed after its checksum": raw(
+            lambda pl: _sealed(pl.doc()).replace(b'"exit_code": 0', b'"exit_code": 1')
+        ),
+        "format 2, inline log not its digest": raw(
+            lambda pl: _sealed(pl.doc(log={**pl.obj(b"real\n"), "text": "fake\n"}))
+        ),
+        "format 2, inline artifact": raw(
+            lambda pl: _sealed(
+                pl.doc(artifacts=[{**pl.art(f"{pl.module}/out/data.bin"), "text": "evil"}])
+            )
+        ),
         "true as exit code": field(exit_code=True),
         "dep_hash of another result": other_hash,
         "huge declared size": huge_declared,

@@ -34,8 +34,10 @@ def _report(root: Path) -> dict[str, dict[str, object]]:
 def test_a_result_whose_inputs_listing_is_gone_runs_again(
     make_repo: Callable[..., Path], qik: Qik
 ) -> None:
+    # Enough files for a listing over the 8 KiB kept inline in the manifest: an object.
     toml = '[commands.a]\nexec = "echo a"\ndeps = ["*.txt"]\n'
-    root = make_repo({"qik.toml": toml, "a.txt": "a"})
+    files = {f"input-file-{i:04}.txt": str(i) for i in range(250)}
+    root = make_repo({"qik.toml": toml, **files})
     assert qik(root).returncode == 0
     store = Store.local(root / "._qik")
     (dep_hash,) = store.iter_manifests()

@@ -40,9 +40,8 @@ def _referenced(root: Path) -> list[str]:
     for doc in _manifests(root):
         log, artifacts, inputs = doc["log"], doc["artifacts"], doc["inputs"]
         assert isinstance(log, dict) and isinstance(artifacts, list)
-        digests |= {log["digest"], *(a["digest"] for a in artifacts)}
-        if isinstance(inputs, dict):
-            digests.add(inputs["digest"])
+        refs = [log, *artifacts, *([inputs] if isinstance(inputs, dict) else [])]
+        digests |= {r["digest"] for r in refs if "text" not in r}  # inline: no object
     return sorted(digests)
 
 

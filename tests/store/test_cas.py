@@ -505,3 +505,22 @@ def test_objects_are_verified_on_every_read(store: Store) -> None:
     path.write_bytes(zstandard.ZstdCompressor().compress(b"abd"))
     with pytest.raises(ObjectCorrupt, match="does not match its digest"):
         store.read_bytes(ref)
+
+
+@pytest.mark.parametrize(
+    ("data", "inline"),
+    [(b"All checks passed!\n", True), (b"x" * 9000, False), (b"\xff\xfe", False), (b"", True)],
+)
+def test_small_utf8_logs_stay_in_the_manifest(
+    store: Store, tmp_path: Path, data: bytes, inline: bool
+) -> None:
+    path = tmp_path / "log"
+    path.write_bytes(data)
+    for ref in (store.put_small(data), store.put_small_file(path)):
+        assert (ref.text is not None) is inline
+        assert ref.digest == hashlib.sha256(data).hexdigest() and ref.size == len(data)
+        assert store.has(ref) and store.read_bytes(ref) == data
+    assert bool(list(store.iter_objects())) is not inline
+    manifest = make_manifest(log=store.put_small(data), artifacts=())
+    store.write_manifest(manifest)  # an inline log needs no object
+    assert store.read_manifest(DEP_HASH) == manifest

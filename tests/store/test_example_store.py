@@ -1,4 +1,5 @@
-"""Today's code must read the frozen format-1 store in ``store/examples/v1``.
+"""Today's code must read the frozen stores in ``store/examples/v1`` (format 1) and
+``store/examples/v2`` (format 2).
 
 The expected values are literals, not computed: if a change makes this test fail, the
 change broke compatibility with stores written by earlier qik versions. Fix the change,
@@ -124,11 +125,79 @@ def test_the_shared_object_serves_both_manifests(store: Store, tmp_path: Path) -
             assert dest.read_bytes() == CONTENTS[entry.ref]
 
 
-@pytest.mark.skipif(FORMAT_VERSION != 1, reason="newer writers write a newer format")
-def test_todays_writer_still_writes_the_same_manifests(tmp_path: Path) -> None:
-    # Object bytes depend on the zstd version, so only the manifests are compared.
-    lint, build = write_example_store(tmp_path / "fresh")
+@pytest.mark.parametrize("version", [1, 2])
+def test_todays_writer_still_writes_the_same_manifests(tmp_path: Path, version: int) -> None:
+    # Object bytes depend on the zstd version, so only the manifests are compared. A
+    # manifest read in format 1 is written in format 1 (when copied to another cache).
+    example = EXAMPLE.parent / f"v{version}"
+    lint, build = write_example_store(tmp_path / "fresh", version)
     for manifest in (lint, build):
         name = f"manifests/{manifest.dep_hash}.json"
-        assert (tmp_path / "fresh" / name).read_bytes() == (EXAMPLE / name).read_bytes()
-        assert Manifest.from_bytes((EXAMPLE / name).read_bytes()) == manifest
+        assert (tmp_path / "fresh" / name).read_bytes() == (example / name).read_bytes()
+        read = Manifest.from_bytes((example / name).read_bytes())
+        assert read == manifest and read.format == version
+        assert read.to_bytes() == (example / name).read_bytes()
+
+
+# -- format 2 ---------------------------------------------------------------------------
+
+EXAMPLE_2 = EXAMPLE.parent / "v2"
+BUILD_LOG_2 = ObjectRef("e79ce33f17e0c7b56a98f41b155b4669df55ba104db5973c84d99797fef0983a", 49)
+CONTENTS_2 = {
+    REPORT: CONTENTS[REPORT],
+    APP: CONTENTS[APP],
+    EMPTY: b"",
+    BUILD_LOG_2: b"building app...\n\xff\xfe not UTF-8\nerror: tests failed\n",
+}
+
+
+@pytest.fixture
+def store_2(tmp_path: Path) -> Store:
+    shutil.copytree(EXAMPLE_2, tmp_path / "v2")
+    return Store.local(tmp_path / "v2")
+
+
+def test_format_2_keeps_small_content_inline(store_2: Store) -> None:
+    assert FORMAT_VERSION == 2
+    lint, build = store_2.read_manifest(LINT_HASH), store_2.read_manifest(BUILD_HASH)
+    assert lint is not None and build is not None
+    assert (lint.format, build.format) == (2, 2)
+    assert lint.log == LINT_LOG and lint.log.text == "All checks passed!\n"
+    assert build.log == BUILD_LOG_2 and build.log.text is None
+    assert build.inputs == INPUTS and build.inputs.text == CONTENTS[INPUTS].decode()
+    assert store_2.read_bytes(lint.log) == CONTENTS[LINT_LOG]
+    assert store_2.read_bytes(build.inputs) == CONTENTS[INPUTS]
+    assert lint.objects == (REPORT,)
+    assert build.objects == (BUILD_LOG_2, APP, EMPTY, REPORT)
+    assert verify_signature(lint, SIGNING_KEY) and not verify_signature(build, SIGNING_KEY)
+
+
+def test_format_2_fields(store_2: Store) -> None:
+    lint, build = store_2.read_manifest(LINT_HASH), store_2.read_manifest(BUILD_HASH)
+    assert lint is not None and build is not None
+    assert (lint.runnable, lint.exit_code, lint.duration, lint.created) == (
+        "lint@pkg_a",
+        0,
+        1.25,
+        1767225600.0,
+    )
+    assert lint.artifacts == (
+        ArtifactEntry("reports/lint-pkg_a.txt", REPORT.digest, REPORT.size, 0o644),
+    )
+    assert lint.signature == (
+        "hmac-sha256:af86c09a42723f5de5b72f42c71a3f724be07f0e69ca89b2d6178c930f03b02f"
+    )
+    assert (build.runnable, build.exit_code, build.duration, build.created) == (
+        "build",
+        1,
+        42.5,
+        1767229200.5,
+    )
+    assert [a.path for a in build.artifacts] == ["dist/app.bin", "dist/EMPTY", "reports/build.txt"]
+    assert dict(build.deps)["command:lint@pkg_a"] == LINT_HASH
+
+
+@pytest.mark.parametrize("ref", list(CONTENTS_2), ids=lambda ref: ref.digest[:8])
+def test_every_format_2_object_reads_back(store_2: Store, ref: ObjectRef) -> None:
+    assert store_2.read_bytes(ref) == CONTENTS_2[ref]
+    assert {o.digest for o in store_2.iter_objects()} == {r.digest for r in CONTENTS_2}

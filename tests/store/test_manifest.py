@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qik.store import ArtifactEntry, Manifest, ManifestInvalid, ObjectRef, sign, verify_signature
-from qik.store.manifest import MAX_MANIFEST_BYTES
+from qik.store.manifest import INLINE_MAX, MAX_MANIFEST_BYTES
 from tests.store.factories import ARTIFACT, DEP_HASH, LOG, encode, make_manifest, manifest_doc
 
 HEX64 = "ab" * 32
@@ -33,7 +33,7 @@ def test_canonical_bytes_are_sorted_ascii_json() -> None:
     doc = json.loads(data)
     assert data.isascii() and data.endswith(b"}\n")
     assert list(doc) == sorted(doc)
-    assert doc["format"] == 1
+    assert doc["format"] == 2
     assert set(doc) == {
         "format",
         "runnable",
@@ -47,6 +47,7 @@ def test_canonical_bytes_are_sorted_ascii_json() -> None:
         "deps",
         "signature",
         "inputs",
+        "checksum",
     }
 
 
@@ -197,7 +198,7 @@ HOSTILE_DOCS: list[tuple[str, Callable[[Doc], Doc], str]] = [
     ("log missing size", _set("log", {"digest": HEX64}), "missing key 'size'"),
     ("unknown top key", _set("owner", "me"), "unknown key 'owner'"),
     ("format missing", _drop("format"), "missing key 'format'"),
-    ("format 2", _set("format", 2), "unsupported version 2"),
+    ("format 3", _set("format", 3), "unsupported version 3"),
     ("format as string", _set("format", "1"), "format: not an integer"),
     ("exit code null", _set("exit_code", None), "exit_code"),
     ("exit code huge", _set("exit_code", 1 << 40), "exit_code"),
@@ -272,8 +273,8 @@ def test_an_oversized_manifest_is_refused_unparsed() -> None:
 
 def test_a_newer_format_reads_as_such_despite_new_keys() -> None:
     doc = manifest_doc()
-    doc.update(format=2, provenance={"builder": "ci"})
-    with pytest.raises(ManifestInvalid, match="unsupported version 2"):
+    doc.update(format=3, provenance={"builder": "ci"})
+    with pytest.raises(ManifestInvalid, match="unsupported version 3"):
         Manifest.from_bytes(encode(doc))
 
 
@@ -385,3 +386,101 @@ def test_a_forged_signature_does_not_verify(signature: str) -> None:
 def test_signing_needs_a_key() -> None:
     with pytest.raises(ValueError, match="empty"):
         sign(make_manifest(), b"")
+
+
+# -- format 2: checksum and inline content -------------------------------------------------
+
+
+def test_every_single_bit_flip_is_caught() -> None:
+    # Format 1 replayed a flip that left the JSON valid ("bin" read as "`in" in an
+    # artifact path; found by the stress suite's corruption case). Format 2 can't.
+    data = make_manifest(inputs=ObjectRef.inline(b"abc x.py\n"), exit_code=0).to_bytes()
+    for i in range(len(data)):
+        for bit in range(8):
+            flipped = bytearray(data)
+            flipped[i] ^= 1 << bit
+            with pytest.raises(ManifestInvalid):
+                Manifest.from_bytes(bytes(flipped))
+
+
+@pytest.mark.parametrize(
+    ("checksum", "reason"),
+    [
+        ("sha256:" + "0" * 64, "does not match"),
+        ("sha256:" + "A" * 64, "lowercase hex"),
+        ("md5:" + "0" * 32, "lowercase hex"),
+        (None, "lowercase hex"),
+    ],
+)
+def test_a_bad_checksum_is_invalid(checksum: object, reason: str) -> None:
+    doc = manifest_doc()
+    doc["checksum"] = checksum
+    with pytest.raises(ManifestInvalid, match=reason):
+        Manifest.from_bytes(json.dumps(doc).encode())
+
+
+def test_a_missing_checksum_is_invalid_in_format_2_only() -> None:
+    doc = manifest_doc()
+    del doc["checksum"]
+    with pytest.raises(ManifestInvalid, match="missing key 'checksum'"):
+        Manifest.from_bytes(encode(doc))
+    doc["format"] = 1
+    assert Manifest.from_bytes(encode(doc)).format == 1
+
+
+def test_a_checksum_written_twice_is_invalid() -> None:
+    data = make_manifest().to_bytes()
+    value = json.loads(data)["checksum"]
+    doubled = data.replace(b'"runnable": "lint@a"', f'"runnable": "{value}"'.encode())
+    with pytest.raises(ManifestInvalid, match="must appear once"):
+        Manifest.from_bytes(doubled)
+
+
+def test_inline_content_round_trips_and_needs_no_object() -> None:
+    log, inputs = ObjectRef.inline(b"ok \xc3\xbc\n\x1b[1m"), ObjectRef.inline(b"x a.py\n")
+    assert log is not None and inputs is not None
+    manifest = make_manifest(log=log, inputs=inputs)
+    read = Manifest.from_bytes(manifest.to_bytes())
+    assert read == manifest
+    assert read.log.text == "ok ü\n\x1b[1m" and read.inputs is not None
+    assert read.objects == (ARTIFACT.ref,)
+
+
+def test_format_1_keeps_nothing_inline() -> None:
+    with pytest.raises(ManifestInvalid, match="inline"):
+        make_manifest(log=ObjectRef.inline(b"ok\n"), format=1)
+    doc = manifest_doc()
+    doc["format"] = 1
+    del doc["checksum"]
+    doc["log"] = {**doc["log"], "text": "log"}  # type: ignore[dict-item]
+    with pytest.raises(ManifestInvalid, match="unknown key 'text'"):
+        Manifest.from_bytes(encode(doc))
+
+
+def test_only_small_utf8_content_is_inline() -> None:
+    assert ObjectRef.inline(b"x" * INLINE_MAX) is not None
+    assert ObjectRef.inline(b"x" * (INLINE_MAX + 1)) is None
+    assert ObjectRef.inline(b"\xff") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("lag", "does not match its digest"),
+        ("logs", "not the size"),
+        (3, "not a string"),
+        ("\ud800lo", "not valid unicode"),
+    ],
+)
+def test_inline_text_must_be_the_content(text: object, reason: str) -> None:
+    doc = manifest_doc()
+    doc["log"] = {**doc["log"], "text": text}  # type: ignore[dict-item]  # LOG is b"log"
+    with pytest.raises(ManifestInvalid, match=reason):
+        Manifest.from_bytes(encode(doc))
+
+
+def test_an_artifact_has_no_inline_text() -> None:
+    doc = manifest_doc()
+    doc["artifacts"][0]["text"] = "a"  # type: ignore[index]
+    with pytest.raises(ManifestInvalid, match="unknown key 'text'"):
+        Manifest.from_bytes(encode(doc))

@@ -204,10 +204,10 @@ def _store_result(
     from qik.store.mirrors.publish import publish
 
     store = local_store(Path(req.store_dir))
-    log = store.put_file(output)
+    log = store.put_small_file(output)
     paths, warnings = collect_artifacts(Path(req.root), req.artifacts)
     entries = [store.put_artifact(Path(req.root), rel) for rel in paths]
-    inputs = store.put_bytes(_encode_inputs(req.inputs)) if req.inputs else None
+    inputs = store.put_small(_encode_inputs(req.inputs)) if req.inputs else None
     manifest = Manifest(
         runnable=req.name,
         dep_hash=req.dep_hash or "",

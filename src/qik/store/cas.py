@@ -40,6 +40,7 @@ from qik.store.codec import (
     verified_frame,
 )
 from qik.store.manifest import (
+    INLINE_MAX,
     MAX_MANIFEST_BYTES,
     MAX_OBJECT_SIZE,
     ArtifactEntry,
@@ -122,6 +123,20 @@ class Store:
         with path.open("rb") as source:
             return self.put_stream(source)
 
+    def put_small(self, data: bytes) -> ObjectRef:
+        """A manifest's log or inputs: kept inline when small UTF-8, else an object."""
+        return ObjectRef.inline(data) or self.put_bytes(data)
+
+    def put_small_file(self, path: Path) -> ObjectRef:
+        """``put_small`` for a file's content, streamed into an object when large."""
+        with path.open("rb") as source:
+            head = source.read(INLINE_MAX + 1)
+            ref = ObjectRef.inline(head) if len(head) <= INLINE_MAX else None
+            if ref is not None:
+                return ref
+            source.seek(0)
+            return self.put_stream(source)
+
     def put_stream(self, source: IO[bytes]) -> ObjectRef:
         """Store what ``source`` holds from its position on, streaming in chunks.
 
@@ -162,6 +177,8 @@ class Store:
         object present writes a manifest pointing at it moments later, and gc spares
         objects used within its grace period.
         """
+        if not ref.stored:
+            return True
         key = object_key(ref.digest)
         if isinstance(self.backend, LocalBackend):
             return self.backend.touch(key)
@@ -178,6 +195,9 @@ class Store:
         ``restore_file`` does), and an object found damaged has been deleted so that the
         next writer of that content stores it again.
         """
+        if ref.text is not None:  # verified when the manifest was read
+            target.write(ref.text.encode("utf-8"))
+            return
         stream = self._open_object(ref)
         try:
             with closing(stream):

@@ -12,7 +12,7 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -24,8 +24,10 @@ _T = TypeVar("_T")
 
 __all__ = [
     "FORMAT_VERSION",
+    "INLINE_MAX",
     "MAX_MANIFEST_BYTES",
     "MAX_OBJECT_SIZE",
+    "READABLE_FORMATS",
     "ArtifactEntry",
     "Manifest",
     "ManifestInvalid",
@@ -36,7 +38,11 @@ __all__ = [
     "verify_signature",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what this qik writes
+READABLE_FORMATS = (1, 2)
+# Format 2 keeps a log or inputs listing of at most this many UTF-8 bytes inside the
+# manifest: a replay then reads one file, and a cold run writes one object fewer.
+INLINE_MAX = 8192
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_OBJECT_SIZE = 1 << 40  # 1 TiB: far above any log or artifact, far below a memory bomb
 _MAX_TEXT = 4096
@@ -53,6 +59,8 @@ _DEP_HASH = re.compile(r"[0-9a-f]{16,128}")
 _DEP_DIGEST = re.compile(r"[0-9a-f]{8,128}")
 _SIGNATURE = re.compile(r"[a-z0-9-]{1,32}:[0-9a-f]{16,512}")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_CHECKSUM = re.compile(r"sha256:([0-9a-f]{64})")
+_UNSEALED = b'"sha256:' + b"0" * 64 + b'"'
 _SIGNING_ALGORITHM = "hmac-sha256"
 _SIGNING_DOMAIN = b"qik-manifest-signature\x00"
 
@@ -72,7 +80,9 @@ _TOP_KEYS = frozenset(
         "inputs",
     }
 )
+_TOP_KEYS_2 = _TOP_KEYS | {"checksum"}
 _REF_KEYS = frozenset({"digest", "size"})
+_INLINE_REF_KEYS = _REF_KEYS | {"text"}
 _ARTIFACT_KEYS = frozenset({"path", "digest", "size", "mode"})
 
 
@@ -86,14 +96,38 @@ class ManifestInvalid(StoreError):
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """An object: the SHA-256 hex of its uncompressed content, and that content's size."""
+    """An object: the SHA-256 hex of its uncompressed content, and that content's size.
+
+    ``text`` (format 2, a manifest's log and inputs only) is the content itself, kept in
+    the manifest when it is small UTF-8: no object is stored for it. Refs compare by
+    digest and size alone: the same content, however it is kept.
+    """
 
     digest: str
     size: int
+    text: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _as_hex(self.digest, "digest", _SHA256_HEX)
         _as_int(self.size, "size", 0, MAX_OBJECT_SIZE)
+        if self.text is not None:
+            _check_inline(self.text, self.digest, self.size)
+
+    @classmethod
+    def inline(cls, data: bytes) -> ObjectRef | None:
+        """A ref holding ``data`` itself, or None if it is too large or not UTF-8."""
+        if len(data) > INLINE_MAX:
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return _built(cls, digest=hashlib.sha256(data).hexdigest(), size=len(data), text=text)
+
+    @property
+    def stored(self) -> bool:
+        """Is the content an object of the store (not kept inline)?"""
+        return self.text is None
 
 
 @dataclass(frozen=True)
@@ -136,8 +170,11 @@ class Manifest:
     deps: Mapping[str, str] = field(default_factory=dict)
     signature: str | None = None
     inputs: ObjectRef | None = None
+    format: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        if self.format not in READABLE_FORMATS:
+            raise ManifestInvalid(f"format: unsupported version {self.format}")
         _as_text(self.runnable, "runnable", _MAX_TEXT)
         check_dep_hash(self.dep_hash)
         _as_int(self.exit_code, "exit_code", *_EXIT_CODES)
@@ -149,6 +186,8 @@ class Manifest:
             raise ManifestInvalid("log: not an object reference")
         if self.inputs is not None and not isinstance(self.inputs, ObjectRef):
             raise ManifestInvalid("inputs: not an object reference")
+        if self.format == 1 and not all(r.stored for r in (self.log, self.inputs) if r):
+            raise ManifestInvalid("format 1 keeps no content inline")
         object.__setattr__(self, "artifacts", _as_artifacts(self.artifacts))
         object.__setattr__(self, "deps", _as_deps(self.deps))
         if self.signature is not None:
@@ -160,19 +199,30 @@ class Manifest:
 
     @property
     def objects(self) -> tuple[ObjectRef, ...]:
-        """Every object the manifest references: log, artifacts, then inputs if any."""
-        inputs = () if self.inputs is None else (self.inputs,)
-        return (self.log, *(entry.ref for entry in self.artifacts), *inputs)
+        """Every object the store must hold for the manifest: log, artifacts, then inputs,
+        leaving out content kept inline."""
+        log = (self.log,) if self.log.stored else ()
+        inputs = (self.inputs,) if self.inputs is not None and self.inputs.stored else ()
+        return (*log, *(entry.ref for entry in self.artifacts), *inputs)
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, ASCII only, two-space indent, one trailing newline."""
-        text = json.dumps(_encode(self), sort_keys=True, indent=2, allow_nan=False)
-        return (text + "\n").encode("ascii")
+        return self.encoded(_canonical)
+
+    def encoded(self, dump: Callable[[dict[str, object]], str]) -> bytes:
+        """The manifest as ``dump`` writes its JSON document (ASCII only), with the
+        format-2 checksum computed over the bytes it wrote."""
+        data = dump(_encode(self)).encode("ascii")
+        return _seal(data) if self.format >= 2 else data
 
     @classmethod
     def from_bytes(cls, data: bytes, *, expected_dep_hash: str | None = None) -> Manifest:
         """Parse untrusted bytes. ``expected_dep_hash`` is the dep hash the file is named by."""
-        manifest = _decode(_load_json(data))
+        doc = _load_json(data)
+        manifest = _decode(doc)
+        if manifest.format >= 2:
+            assert isinstance(doc, dict)
+            _check_checksum(doc["checksum"], data)
         if expected_dep_hash is not None and manifest.dep_hash != expected_dep_hash:
             raise ManifestInvalid(
                 f"dep_hash: {manifest.dep_hash} differs from its name {expected_dep_hash}"
@@ -216,9 +266,33 @@ def _mac(manifest: Manifest, key: bytes) -> str:
 # -- encoding ------------------------------------------------------------------------------
 
 
+def _canonical(doc: dict[str, object]) -> str:
+    return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def _seal(data: bytes) -> bytes:
+    """Fill in the checksum: SHA-256 of the bytes with its 64 digits as zeros."""
+    if data.count(_UNSEALED) != 1:
+        raise ValueError("an encoded manifest must hold one unsealed checksum")
+    checksum = hashlib.sha256(data).hexdigest()
+    return data.replace(_UNSEALED, b'"sha256:' + checksum.encode("ascii") + b'"')
+
+
+def _check_checksum(value: object, data: bytes) -> None:
+    """A flipped bit that leaves the JSON valid (``"bin"`` read as ``"`in"``, an exit
+    code 0 read as 1) must not change what is replayed: format 2 checks its bytes."""
+    if not isinstance(value, str) or not (match := _CHECKSUM.fullmatch(value)):
+        raise ManifestInvalid("checksum: not 'sha256:' and 64 lowercase hex digits")
+    sealed = b'"' + value.encode("ascii") + b'"'
+    if data.count(sealed) != 1:
+        raise ManifestInvalid("checksum: must appear once, unescaped")
+    if hashlib.sha256(data.replace(sealed, _UNSEALED)).hexdigest() != match.group(1):
+        raise ManifestInvalid("checksum: does not match the manifest's bytes")
+
+
 def _encode(manifest: Manifest) -> dict[str, object]:
-    return {
-        "format": FORMAT_VERSION,
+    doc: dict[str, object] = {
+        "format": manifest.format,
         "runnable": manifest.runnable,
         "dep_hash": manifest.dep_hash,
         "exit_code": manifest.exit_code,
@@ -234,10 +308,17 @@ def _encode(manifest: Manifest) -> dict[str, object]:
         "signature": manifest.signature,
         "inputs": _encode_ref(manifest.inputs),
     }
+    if manifest.format >= 2:
+        doc["checksum"] = _UNSEALED[1:-1].decode("ascii")
+    return doc
 
 
 def _encode_ref(ref: ObjectRef | None) -> dict[str, object] | None:
-    return None if ref is None else {"digest": ref.digest, "size": ref.size}
+    if ref is None:
+        return None
+    if ref.text is None:
+        return {"digest": ref.digest, "size": ref.size}
+    return {"digest": ref.digest, "size": ref.size, "text": ref.text}
 
 
 def _load_json(data: bytes) -> object:
@@ -280,8 +361,9 @@ def _built(cls: type[_T], **fields: object) -> _T:
 
 
 def _decode(value: object) -> Manifest:
-    _check_format(value)
-    doc = _as_object(value, "manifest", _TOP_KEYS)
+    version = _check_format(value)
+    doc = _as_object(value, "manifest", _TOP_KEYS if version == 1 else _TOP_KEYS_2)
+    inline = version >= 2
     artifacts = _decode_artifacts(doc["artifacts"])
     _check_artifact_tree(artifacts)
     return _built(
@@ -292,33 +374,54 @@ def _decode(value: object) -> Manifest:
         duration=_as_seconds(doc["duration"], "duration"),
         qik_version=_as_text(doc["qik_version"], "qik_version", _MAX_VERSION_CHARS),
         created=_as_seconds(doc["created"], "created"),
-        log=_decode_ref(doc["log"], "log"),
+        log=_decode_ref(doc["log"], "log", inline=inline),
         artifacts=artifacts,
         deps=_as_deps(doc["deps"]),
         signature=_decode_signature(doc["signature"]),
-        inputs=None if doc["inputs"] is None else _decode_ref(doc["inputs"], "inputs"),
+        inputs=(
+            None if doc["inputs"] is None else _decode_ref(doc["inputs"], "inputs", inline=inline)
+        ),
+        format=version,
     )
 
 
-def _check_format(value: object) -> None:
+def _check_format(value: object) -> int:
     # Before the key set, so a newer format reads as such rather than as unknown keys.
     if not isinstance(value, dict):
         raise ManifestInvalid("manifest: not a JSON object")
     if "format" not in value:
         raise ManifestInvalid("manifest: missing key 'format'")
     version = _as_int(value["format"], "format", 0, 1 << 31)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise ManifestInvalid(f"format: unsupported version {version}")
+    return version
 
 
-def _decode_ref(value: object, where: str) -> ObjectRef:
-    obj = _as_object(value, where, _REF_KEYS)
+def _decode_ref(value: object, where: str, *, inline: bool = False) -> ObjectRef:
+    if inline and isinstance(value, dict) and "text" in value:
+        obj = _as_object(value, where, _INLINE_REF_KEYS)
+    else:
+        obj = _as_object(value, where, _REF_KEYS)
     with _within(where):
-        return _built(
-            ObjectRef,
-            digest=_as_hex(obj["digest"], "digest", _SHA256_HEX),
-            size=_as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE),
-        )
+        digest = _as_hex(obj["digest"], "digest", _SHA256_HEX)
+        size = _as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE)
+        text = obj.get("text")
+        if text is not None:
+            _check_inline(text, digest, size)
+        return _built(ObjectRef, digest=digest, size=size, text=text)
+
+
+def _check_inline(text: object, digest: str, size: int) -> None:
+    if not isinstance(text, str):
+        raise ManifestInvalid("text: not a string")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestInvalid("text: not valid unicode") from None
+    if len(data) != size or size > INLINE_MAX:
+        raise ManifestInvalid(f"text: {len(data)} bytes, not the size {size} (<= {INLINE_MAX})")
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ManifestInvalid("text: does not match its digest")
 
 
 def _decode_artifacts(value: object) -> tuple[ArtifactEntry, ...]:

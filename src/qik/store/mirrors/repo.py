@@ -93,17 +93,17 @@ def scattered_json(manifest: Manifest) -> bytes:
     merge (rename/rename). Scattered, they share too little to pair up.
     """
     pad = random.Random(manifest.dep_hash).randrange
-    doc = json.loads(manifest.to_bytes())
 
     def encode(value: object) -> str:
         if isinstance(value, dict):
-            items = (f"{json.dumps(k)}:{' ' * pad(4)}{encode(v)}" for k, v in value.items())
+            pairs = sorted(value.items())
+            items = (f"{json.dumps(k)}:{' ' * pad(4)}{encode(v)}" for k, v in pairs)
             return "{" + _joined(items, pad) + "}"
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return "[" + _joined((encode(v) for v in value), pad) + "]"
         return json.dumps(value, allow_nan=False)
 
-    return (encode(doc) + "\n").encode("ascii")
+    return manifest.encoded(lambda doc: encode(doc) + "\n")
 
 
 def _joined(parts: Iterator[str], pad: Callable[[int], int]) -> str:
