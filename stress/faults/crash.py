@@ -96,7 +96,8 @@ def _kill_worker(
     trial = Trial(label)
     report = root.parent / "killed.json"
     started = start_qik(root, "--report", str(report), *WORKERS, env=ctx.env)
-    deadline = time.monotonic() + ctx.rng.uniform(0.2, cold * 0.9)
+    # Commands are short: aim at the run's first half, where most of them start.
+    deadline = time.monotonic() + ctx.rng.uniform(0.0, cold * 0.5)
     victim = _pick_worker(ctx, started, deadline)
     if victim is None:
         check.count("run ended before a worker could be killed")
@@ -116,8 +117,9 @@ def _kill_worker(
 def _pick_worker(
     ctx: Ctx, started: Started, deadline: float
 ) -> tuple[psutil.Process, bool] | None:
-    """At ``deadline`` (or as soon as after it one exists), a pool worker of ``started``,
-    preferring one running a command; and whether it was."""
+    """A pool worker of ``started`` to kill, and whether it was running a command: the
+    first busy one seen after ``deadline``, else (after a moment) an idle one."""
+    idle_since: float | None = None
     while started.proc.poll() is None:
         now = time.monotonic()
         if now >= deadline:
@@ -125,9 +127,11 @@ def _pick_worker(
             busy = [w for w in workers if _has_children(w)]
             if busy:
                 return ctx.rng.choice(busy), True
-            if workers and now >= deadline + BUSY_WAIT:
-                return ctx.rng.choice(workers), False
-        time.sleep(0.01)
+            if workers:
+                idle_since = idle_since or now
+                if now >= idle_since + BUSY_WAIT:
+                    return ctx.rng.choice(workers), False
+        time.sleep(0.005)
     return None
 
 
