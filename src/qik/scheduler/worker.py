@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qik import __version__
-from qik.config.schema import CacheWhen
 from qik.proc import RUN_MARKER, run_shell, running_commands, stop_all_commands
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a pool worker imports little: not the config package
+    from qik.config.schema import CacheWhen
     from qik.store.mirrors.spec import Mirror
 
 __all__ = ["ColdOutcome", "ColdRequest", "run_cold", "should_store", "stop_with_qik"]
