@@ -6,132 +6,25 @@ exception is a bug in qik and is shown with its traceback.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import typer
-
-from qik import __version__
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["app", "main", "qikx_main", "run_typer"]
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
+# Set, typer's click answers a shell-completion request instead of running: leave it typer's.
+_COMPLETE_VAR = "_QIK_COMPLETE"
 _BUG = "This is a bug in qik. Please report it with the traceback above."
 
 
 class Terminated(BaseException):
     """SIGTERM arrived: stop like Ctrl-C, but exit 143."""
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"qik {__version__}")
-        raise typer.Exit()
-
-
-@app.command()
-def run(
-    commands: Annotated[list[str] | None, typer.Argument(help="Commands or runnables.")] = None,
-    module: Annotated[
-        list[str] | None, typer.Option("-m", "--module", help="Only these modules.")
-    ] = None,
-    space: Annotated[
-        list[str] | None, typer.Option("-s", "--space", help="Only these spaces.")
-    ] = None,
-    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", help="Only these tags.")] = None,
-    workers: Annotated[
-        int | None, typer.Option("-n", "--workers", help="Parallel workers.")
-    ] = None,
-    isolated: Annotated[
-        bool | None, typer.Option("--isolated", help="Don't pull in upstream commands.")
-    ] = None,
-    force: Annotated[
-        bool | None, typer.Option("-f", "--force", help="Ignore caches and run.")
-    ] = None,
-    ls: Annotated[
-        bool | None, typer.Option("--ls", help="List what is selected, don't run.")
-    ] = None,
-    json_: Annotated[bool | None, typer.Option("--json", help="With --ls: JSON rows.")] = None,
-    fail: Annotated[
-        bool | None, typer.Option("--fail", help="With --ls: exit 1 if anything is selected.")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Only what changed since a git ref.")
-    ] = None,
-    cache: Annotated[
-        list[str] | None, typer.Option("--cache", help="Only commands using this cache.")
-    ] = None,
-    cache_status: Annotated[
-        str | None, typer.Option("--cache-status", help="warm or cold.")
-    ] = None,
-    cache_when: Annotated[
-        str | None, typer.Option("--cache-when", help="success, failed or finished.")
-    ] = None,
-    cache_read_only: Annotated[
-        bool | None,
-        typer.Option("--cache-read-only", help="Read caches, never write shared ones."),
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("-p", "--profile", help="Context profile.")
-    ] = None,
-    verbosity: Annotated[
-        int | None,
-        typer.Option(
-            "-v", "--verbosity", help="0 silent, 1 default, 2 show logs of successes too."
-        ),
-    ] = None,
-    watch: Annotated[
-        bool | None, typer.Option("--watch", help="Re-run what is affected when files change.")
-    ] = None,
-    shard: Annotated[
-        str | None,
-        typer.Option("--shard", help="K/N: this machine's share of the cold runnables."),
-    ] = None,
-    report: Annotated[
-        str | None, typer.Option("--report", help="Write a JSON run report to this file.")
-    ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
-    """Run all commands, or the named ones (and what they depend on)."""
-    from qik.cli.run import execute_run
-
-    if cache_status is not None and cache_status not in ("warm", "cold"):
-        raise typer.BadParameter("must be warm or cold", param_hint="--cache-status")
-    flags: dict[str, Any] = {
-        "commands": tuple(commands or ()),
-        "modules": tuple(module or ()),
-        "spaces": tuple(space or ()),
-        "tags": tuple(tag or ()),
-        "caches": tuple(cache or ()),
-        "workers": workers,
-        "isolated": isolated,
-        "force": force,
-        "ls": ls,
-        "json": json_,
-        "fail": fail,
-        "since": since,
-        "cache_status": cache_status,
-        "cache_when": cache_when,
-        "cache_read_only": cache_read_only,
-        "profile": profile,
-        "verbosity": verbosity,
-        "watch": watch,
-        "shard": shard,
-        "report": report,
-    }
-    raise typer.Exit(execute_run(flags))
 
 
 def _guarded(fn: Callable[[], int]) -> int:
@@ -170,7 +63,7 @@ def main() -> None:
         from qik.cli.meta import run_meta
 
         sys.exit(_guarded(lambda: run_meta(argv)))
-    code = _guarded(lambda: _click_main(argv))
+    code = _guarded(lambda: _run(argv))
     from qik.cli.run import pool_was_started
 
     if pool_was_started():
@@ -182,8 +75,66 @@ def main() -> None:
     sys.exit(code)
 
 
+def _run(argv: list[str]) -> int:
+    """A plain ``qik ...`` without typer; typer for anything ``fastargs`` is unsure of."""
+    from qik.cli.fastargs import parse
+
+    flags = None if os.environ.get(_COMPLETE_VAR) else parse(argv)
+    if flags is None:
+        return _click_main(argv)
+    return _run_flags(flags)
+
+
+def _run_flags(flags: dict[str, Any]) -> int:
+    """``execute_run``, ending as it does under typer (``typer.core._main``, ``run_typer``)."""
+    from qik.cli.run import execute_run
+
+    try:
+        code = execute_run(flags)
+    except EOFError:
+        print(file=sys.stderr, flush=True)
+        raise KeyboardInterrupt from None
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # A closed pipe (``qik --ls --json | head``): exit 1, quietly, as click does.
+        sys.stdout = cast(TextIO, _PacifyFlush(sys.stdout))
+        sys.stderr = cast(TextIO, _PacifyFlush(sys.stderr))
+        sys.exit(1)
+    if code == 130:
+        raise KeyboardInterrupt
+    return code
+
+
+class _PacifyFlush:
+    """click's PacifyFlushWrapper: a stream whose flush ignores a closed pipe."""
+
+    def __init__(self, wrapped: TextIO) -> None:
+        self.wrapped = wrapped
+
+    def flush(self) -> None:
+        try:
+            self.wrapped.flush()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.wrapped, attr)
+
+
 def _click_main(argv: list[str]) -> int:
+    from qik.cli.typer_app import app
+
     return run_typer(app, argv, "qik")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the typer app, imported only when asked for
+        from qik.cli.typer_app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_typer(typer_app: typer.Typer, argv: list[str], prog: str) -> int:
