@@ -37,9 +37,10 @@ def _guarded(fn: Callable[[], int]) -> int:
         print(exc.render(), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
-        from qik.cli.run import stop_children
+        from qik.cli.run import release_pool, stop_children
 
         stop_children()  # pool workers (and their commands) must not outlive us
+        release_pool()
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)
         # Skip interpreter teardown: pool threads of a killed pool only add noise.
@@ -64,11 +65,12 @@ def main() -> None:
 
         sys.exit(_guarded(lambda: run_meta(argv)))
     code = _guarded(lambda: _run(argv))
-    from qik.cli.run import pool_was_started
+    from qik.cli.run import pool_was_started, release_pool
 
     if pool_was_started():
         # The pool's workers are gone by now; skip the ~0.2 s loky's resource tracker
         # spends at interpreter exit (it notices our exit and cleans up by itself).
+        release_pool()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

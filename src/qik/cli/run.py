@@ -26,6 +26,17 @@ def pool_was_started() -> bool:
     return bool(_POOL_STARTED)
 
 
+def release_pool() -> None:
+    """Before leaving through ``os._exit`` with a pool started: unlink the pool's named
+    semaphores and tell loky's resource tracker so. ``os._exit`` skips the finalizers
+    that do it, and the tracker, which outlives us by a moment, then found them
+    "leaked" and printed warnings into the user's terminal after qik had exited (in
+    about one cold run in three). The workers keep what they have open."""
+    from multiprocessing import util
+
+    util._run_finalizers(0)  # type: ignore[attr-defined]  # stable since Python 3.0
+
+
 def execute_run(flags: dict[str, Any]) -> int:
     """Run with the flags given on the command line; returns the exit code."""
     from qik.config.load import load_project
