@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import PurePosixPath
 from typing import Literal
 
 from qik.config.refs import Refs
@@ -137,10 +138,25 @@ def _parse_fence_entry(value: object, loc: Loc, refs: Refs) -> FenceEntry:
     return ("space", f.req("name", refs.space))
 
 
+def _as_reqs(value: object, loc: Loc) -> tuple[str, ...]:
+    """Requirements files: each a path that names a file (its lock goes beside it)."""
+    reqs = as_strs(value, loc)
+    for req in reqs:
+        if req.endswith("/") or PurePosixPath(req).name in ("", ".", ".."):
+            # else a ValueError when planning (found by the stress config fuzzer)
+            raise config_error(
+                "invalid-value",
+                loc,
+                f"{req!r} is not a requirements file",
+                'name a file, e.g. "requirements.txt"',
+            )
+    return reqs
+
+
 def parse_venv(value: object, loc: Loc, refs: Refs) -> SpaceVenv:
     """A requirements file, a list of them, or a ``{type = ..., ...}`` table."""
     if isinstance(value, str | list):
-        reqs = as_strs(value, loc)
+        reqs = _as_reqs(value, loc)
         if not reqs:  # else an IndexError when planning (found by the stress config fuzzer)
             raise config_error(
                 "invalid-value",
@@ -155,7 +171,7 @@ def parse_venv(value: object, loc: Loc, refs: Refs) -> SpaceVenv:
     venv_type = f.req("type", choice(VENV_TYPES))
     venv = SpaceVenv(
         type=venv_type,
-        reqs=f.get_or("reqs", as_strs, ()),
+        reqs=f.get_or("reqs", _as_reqs, ()),
         lock=f.opt("lock", as_rel_path),  # an artifact: it must stay inside the project
         constraint=f.opt("constraint", as_str),
         python=f.opt("python", as_str),
