@@ -21,6 +21,8 @@ from typing import BinaryIO, TextIO
 from qik.scheduler.run import Result
 from qik.scheduler.worker import ColdRequest
 
+_CHUNK = 1 << 20  # how much of a log is held in memory at a time
+
 __all__ = [
     "BaseConsole",
     "JsonConsole",
@@ -196,18 +198,22 @@ class StreamConsole(BaseConsole):
             self._drain(name)
 
     def _drain(self, name: str) -> None:
+        """Copy what the command wrote since the last look, a chunk at a time: a command
+        that writes fast must not make qik hold its output in memory (the stress suite's
+        load case saw 718 MB for a 1 GB log read in one piece)."""
         path, offset = self._tails[name]
         try:
-            with path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
+            f = path.open("rb")
         except OSError:
             return
-        if chunk:
+        with f:
+            f.seek(offset)
             self.out.flush()
-            self.out.buffer.write(chunk)
-            self.out.buffer.flush()
-            self._tails[name] = (path, offset + len(chunk))
+            while chunk := f.read(_CHUNK):
+                self.out.buffer.write(chunk)
+                offset += len(chunk)
+                self._tails[name] = (path, offset)
+        self.out.buffer.flush()
 
     def finished(self, result: Result) -> None:
         if result.name in self._tails:
