@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import os
@@ -198,7 +199,8 @@ class Caches:
         # Saved when every runnable looked up has finished, else at most once a second (a
         # write costs about a millisecond): a run that started the pool leaves through
         # os._exit, which skips atexit hooks.
-        every = 0.0 if self._finished >= self._looked_up.keys() else 1.0
+        # (Only names looked up are counted as finished: comparing sizes is enough.)
+        every = 0.0 if len(self._finished) >= len(self._looked_up) else 1.0
         self._usage.save_if_due(self._usage_path, every)
 
     def _count(self, result: Result, dep_hash: str, usage: RunUsage) -> None:
@@ -214,7 +216,7 @@ class Caches:
         if self._usage is not None:
             self._usage.save(self._usage_path)
 
-    @property
+    @functools.cached_property
     def _usage_path(self) -> Path:
         return self.project.root / "._qik" / "last-run.json"
 

@@ -114,13 +114,14 @@ class LocalBackend:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = os.fspath(root)
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
 
     def open(self, key: str) -> ReadStream:
         try:
-            return self._path(key).open("rb")
+            return open(self._file(key), "rb")  # the caller closes it
         except (FileNotFoundError, NotADirectoryError):
             raise KeyMissing(key) from None
 
@@ -159,13 +160,13 @@ class LocalBackend:
     def touch(self, key: str) -> bool:
         """Set the blob's mtime to now; False if there is none. The local store's gc
         reads mtimes as last use, and spares young objects a writer may be relying on."""
-        path = self._path(key)
+        path = self._file(key)
         try:
             os.utime(path)
         except (FileNotFoundError, NotADirectoryError):
             return False
         except OSError:  # a read-only store (a frozen example, a read-only checkout)
-            return path.is_file()
+            return os.path.isfile(path)
         return True
 
     def sweep_temps(self, older_than: float) -> int:
@@ -180,11 +181,16 @@ class LocalBackend:
         return removed
 
     def _path(self, key: str) -> Path:
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        """The file of ``key``, as a string: a fully cached run opens one per runnable,
+        and pathlib's joins cost more than the opens."""
         check_relpath(key)
         if key.rsplit("/", 1)[-1].startswith("."):
             # Dot names are where temporary files live; keys stay out of their way.
             raise ValueError(f"a key's last segment must not start with '.': {key!r}")
-        return self.root / key
+        return os.path.join(self._root, key)
 
 
 class ReadOnlyBackend:
