@@ -15,7 +15,16 @@ from typing import Any
 
 from stress.faults import procs
 
-__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "MotoServer", "free_port", "server", "stop_all"]
+__all__ = [
+    "ACCESS_KEY",
+    "REGION",
+    "SECRET_KEY",
+    "MotoServer",
+    "free_port",
+    "launch",
+    "server",
+    "stop_all",
+]
 
 ACCESS_KEY = "stress"
 SECRET_KEY = "stress-secret"
@@ -70,11 +79,12 @@ def server() -> MotoServer:
     if _server and _server[0].proc.poll() is None:
         return _server[0]
     _server.clear()
-    _server.append(_start())
+    _server.append(launch())
     return _server[0]
 
 
-def _start(timeout: float = 60.0) -> MotoServer:
+def launch(timeout: float = 60.0) -> MotoServer:
+    """A new moto server on a free port, once it answers (the tests start theirs here too)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
