@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,12 +82,24 @@ def timed(
         proc = _popen(argv, cwd, env, log, stdin)
     except OSError as exc:
         return Outcome(0.0, None, f"cannot start {argv[0]}: {exc}")
-    try:
-        code: int | None = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # A blocking wait, with the timeout in another thread: Popen.wait(timeout=...) polls
+    # with sleeps growing to 50 ms, which rounded every measurement up to its next poll
+    # (a 65 ms run read as 65 or 114 ms).
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
         _kill_tree(proc)
-        code = None
+
+    watchdog = threading.Timer(timeout, kill)
+    watchdog.start()
+    try:
+        code: int | None = proc.wait()
+    finally:
+        watchdog.cancel()
     seconds = time.perf_counter() - start
+    if killed.is_set():
+        code = None
     return Outcome(seconds, code, _tail(log) + ("\n[killed at timeout]" if code is None else ""))
 
 
