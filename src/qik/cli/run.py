@@ -31,7 +31,7 @@ def release_pool() -> None:
     semaphores and tell loky's resource tracker so. ``os._exit`` skips the finalizers
     that do it, and the tracker, which outlives us by a moment, then found them
     "leaked" and printed warnings into the user's terminal after qik had exited (in
-    about one cold run in three). The workers keep what they have open."""
+    about one cold run in four). The workers keep what they have open."""
     from multiprocessing import util
 
     util._run_finalizers(0)  # type: ignore[attr-defined]  # stable since Python 3.0
