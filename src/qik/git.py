@@ -14,15 +14,14 @@ commands) never fail on ``index.lock``.
 from __future__ import annotations
 
 import functools
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from qik import early
 from qik.errors import QikError
 
 __all__ = [
@@ -40,22 +39,6 @@ __all__ = [
 ]
 
 _SUBMODULE_MODE = "160000"
-
-# Variables that point git at another repository, index or object store. qik always
-# addresses a repository by path, and inside a git hook (pre-commit runs qik there) these are
-# set for the outer command; pre-commit's ``no_git_env`` drops them for the same reason.
-_REDIRECTING_ENV = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-        "GIT_PREFIX",
-    }
-)
 
 # ``<mode> SP <type> SP <object> TAB <path> NUL``
 _LS_TREE_RE = re.compile(r"(\d+) (\w+) ([0-9a-f]+)\t([^\0]*)\0")
@@ -100,10 +83,10 @@ def repo_root(path: Path) -> Path | None:
     if _git() is None:
         return None
     try:
-        out = _run(path, ["rev-parse", "--show-toplevel"])
+        out = _run(path, early.TOPLEVEL_ARGS)
     except GitError as exc:
-        # Matched in the C locale (see _env); any other failure, such as git refusing a
-        # repository owned by someone else, must not silently turn into "not a repo".
+        # Matched in the C locale (early.git_env); any other failure, such as git refusing
+        # a repository owned by someone else, must not silently turn into "not a repo".
         if "not a git repository" in exc.message or "must be run in a work tree" in exc.message:
             return None
         raise
@@ -189,21 +172,11 @@ def show(root: Path, rev: str, path: str) -> bytes | None:
 
 
 def _ls_files_args(under: str) -> list[str]:
-    return ["ls-files", "-s", "-z", "--full-name", *_limit(under)]
+    return early.ls_files_args(under)
 
 
 def _status_args(under: str) -> list[str]:
-    return [
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--no-renames",
-        # Submodules are not part of the file index; skipping them also skips a recursive
-        # status of each one.
-        "--ignore-submodules=all",
-        *_limit(under),
-    ]
+    return early.status_args(under)
 
 
 def _parse_stage(text: str, under: str) -> Iterator[StagedFile]:
@@ -295,11 +268,16 @@ def _start(cwd: Path, args: Sequence[str]) -> _Call:
     git = _git()
     if git is None:
         raise GitError("git is not installed or not on PATH", hint="install git (2.25 or newer)")
+    command, env = early.argv(git, args), early.git_env()
+    # Started already, before qik's imports (qik.early), if it is a file index's command.
+    proc = early.adopt(str(cwd), command, env)
+    if proc is not None:
+        return _Call(args, proc)
     try:
         proc = subprocess.Popen(
-            [git, "--literal-pathspecs", *args],
+            command,
             cwd=cwd,
-            env=_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -325,16 +303,7 @@ def _finish(call: _Call) -> bytes:
 
 @functools.cache
 def _git() -> str | None:
-    return shutil.which("git")
-
-
-def _env() -> dict[str, str]:
-    env = {key: val for key, val in os.environ.items() if key not in _REDIRECTING_ENV}
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    # English messages, so repo_root can recognise "not a git repository"; output paths are
-    # unaffected (-z output is raw bytes whatever the locale).
-    env["LC_ALL"] = "C"
-    return env
+    return early.find_git()
 
 
 def _decode(raw: bytes) -> str:

@@ -20,6 +20,7 @@ __all__ = ["app", "main", "qikx_main", "run_typer"]
 
 # Set, typer's click answers a shell-completion request instead of running: leave it typer's.
 _COMPLETE_VAR = "_QIK_COMPLETE"
+_HELP = frozenset({"-h", "--help", "--version", "--install-completion", "--show-completion"})
 _BUG = "This is a bug in qik. Please report it with the traceback above."
 
 
@@ -41,6 +42,7 @@ def _guarded(fn: Callable[[], int]) -> int:
 
         stop_children()  # pool workers (and their commands) must not outlive us
         release_pool()
+        _discard_early_git()
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)
         # Skip interpreter teardown: pool threads of a killed pool only add noise.
@@ -65,6 +67,7 @@ def main() -> None:
 
         sys.exit(_guarded(lambda: run_meta(argv)))
     code = _guarded(lambda: _run(argv))
+    _discard_early_git()
     from qik.cli.run import pool_was_started, release_pool
 
     if pool_was_started():
@@ -79,12 +82,24 @@ def main() -> None:
 
 def _run(argv: list[str]) -> int:
     """A plain ``qik ...`` without typer; typer for anything ``fastargs`` is unsure of."""
+    if os.environ.get(_COMPLETE_VAR):
+        return _click_main(argv)
+    if not _HELP.intersection(argv):
+        from qik import early
+
+        early.start(os.curdir)  # git's part of the file index, while qik imports the rest
     from qik.cli.fastargs import parse
 
-    flags = None if os.environ.get(_COMPLETE_VAR) else parse(argv)
+    flags = parse(argv)
     if flags is None:
         return _click_main(argv)
     return _run_flags(flags)
+
+
+def _discard_early_git() -> None:
+    early = sys.modules.get("qik.early")
+    if early is not None:
+        early.discard()
 
 
 def _run_flags(flags: dict[str, Any]) -> int:

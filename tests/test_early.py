@@ -1,0 +1,123 @@
+"""qik.early: the file index's git commands, started before qik imports the rest of itself."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from qik import early
+from qik.fingerprint import FileIndex
+from tests.conftest import git, run_qik, write_files
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left() -> Iterator[None]:
+    yield
+    early.discard()
+
+
+def _monorepo(tmp_path: Path) -> Path:
+    """A git repo whose qik project is a subdirectory, with an edit and an untracked file."""
+    top = tmp_path.resolve() / "top"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    write_files(
+        top,
+        {
+            "outside.txt": "not ours\n",
+            "proj/qik.toml": '[commands]\nhello = "echo hi"\n',
+            "proj/a.py": "a = 1\n",
+            "proj/pkg/b.py": "b = 1\n",
+        },
+    )
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "initial")
+    (top / "proj" / "a.py").write_text("a = 2\n")
+    (top / "proj" / "new.py").write_text("new = 1\n")
+    return top / "proj"
+
+
+def _started() -> list[str]:
+    return sorted(command[2] for _, command in early._started)
+
+
+def test_start_then_adopt_gives_the_same_index(tmp_path: Path) -> None:
+    root = _monorepo(tmp_path)
+    expected = FileIndex.from_worktree(root)
+    early.start(str(root / "pkg"))  # from a subdirectory, as a user would
+    assert _started() == ["ls-files", "rev-parse", "status"]
+    procs = [proc for _, proc in early._started.values()]
+    index = FileIndex.from_worktree(root)
+    assert early._started == {}, "every command started early was adopted"
+    assert all(proc.returncode == 0 for proc in procs)
+    assert dict(index.blobs) == dict(expected.blobs)
+    assert {"a.py", "new.py", "pkg/b.py", "qik.toml"} <= set(index.paths)
+    assert "outside.txt" not in index.paths
+
+
+def test_a_different_environment_is_not_adopted(tmp_path: Path) -> None:
+    root = _monorepo(tmp_path)
+    early.start(str(root))
+    procs = [proc for _, proc in early._started.values()]
+    os.environ["GIT_CONFIG_PARAMETERS"] = "'core.quotepath=false'"
+    try:
+        index = FileIndex.from_worktree(root)
+    finally:
+        del os.environ["GIT_CONFIG_PARAMETERS"]
+    assert early._started == {}
+    assert "new.py" in index.paths
+    # The early ones were killed (or had finished) and reaped, not left running.
+    assert all(proc.returncode is not None for proc in procs)
+
+
+def test_discard_kills_and_reaps(tmp_path: Path) -> None:
+    root = _monorepo(tmp_path)
+    early.start(str(root))
+    procs = [proc for _, proc in early._started.values()]
+    early.discard()
+    assert early._started == {}
+    assert all(proc.returncode is not None for proc in procs)
+    assert not any(psutil.pid_exists(proc.pid) and _is_child(proc.pid) for proc in procs)
+
+
+def _is_child(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).ppid() == os.getpid()
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_nothing_starts_outside_a_project_or_a_work_tree(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    early.start(str(plain))  # no qik.toml anywhere above (tmp_path has none)
+    assert early._started == {}
+    (plain / "qik.toml").write_text('[commands]\nhello = "echo hi"\n')
+    early.start(str(plain))  # a project, but not in a git work tree
+    assert early._started == {}
+    early.start(str(tmp_path / "missing"))  # a directory that doesn't exist
+    assert early._started == {}
+
+
+def test_a_pyproject_without_qik_is_passed_over(tmp_path: Path) -> None:
+    root = _monorepo(tmp_path)
+    sub = root / "sub"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    early.start(str(sub))
+    assert {where for where, _ in early._started} == {str(root), str(root.parent)}
+
+
+def test_the_cli_runs_with_and_without_the_early_start(tmp_path: Path) -> None:
+    root = _monorepo(tmp_path)
+    listed = run_qik(root, "--ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    # A config error right after the start: a coded error, as without it.
+    (root / "qik.toml").write_text("[commands\n")
+    broken = run_qik(root)
+    assert broken.returncode == 2
+    assert "Traceback" not in broken.stderr
