@@ -12,8 +12,6 @@ import functools
 import hashlib
 import io
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -496,6 +494,8 @@ class Run:
     def write_log(self, result: Result, stream: BinaryIO) -> None:
         log = self._replayed.pop(result.name, None)
         if log is not None:
+            import shutil
+
             with log:
                 log.seek(0)
                 shutil.copyfileobj(log, stream)
@@ -550,6 +550,8 @@ def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
         probe.touch()
         probe.unlink()
     except OSError as exc:
+        import tempfile
+
         fallback = Path(tempfile.mkdtemp(prefix="qik-out-"))
         warn(
             f"can't write {out} ({exc.strerror}): output goes to {fallback}, results aren't cached"
@@ -574,6 +576,8 @@ def _verified_log(store: Store, manifest: Manifest) -> IO[bytes]:
     """The log, read and verified in full before the replay counts: never half a bad log."""
     if manifest.log.text is not None:  # verified when the manifest was read
         return io.BytesIO(manifest.log.text.encode("utf-8"))
+    import tempfile  # not on a replay of an inline log: the warm path
+
     # Handed to the console, which closes it after printing: no context manager here.
     spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
     try:

@@ -6,7 +6,6 @@ programs, shell ``${VAR}``) pass through untouched, so a shell line never needs 
 
 from __future__ import annotations
 
-import platform
 import re
 import sys
 from collections.abc import Mapping
@@ -74,6 +73,8 @@ class Runnable:
 def arch() -> str:
     """The machine's platform as conda spells it: linux-64, osx-arm64, win-64, ..."""
     system = {"darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
+    import platform  # rarely asked for: not on every run's imports
+
     machine = platform.machine().lower()
     bits = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64"}
     return f"{system}-{bits.get(machine, machine)}"

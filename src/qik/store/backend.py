@@ -8,7 +8,6 @@ a write is atomic (a reader sees the old blob, the new blob or none, never part 
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -248,7 +247,7 @@ def atomic_file(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
 
 
 def _create_temp(path: Path) -> tuple[Path, int]:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
+    temp = path.with_name(f".{path.name}.{os.urandom(8).hex()}{_TEMP_SUFFIX}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(temp, flags, 0o666)  # the umask decides, as for any file we write

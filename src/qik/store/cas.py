@@ -12,9 +12,7 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -147,6 +145,9 @@ class Store:
         """
         if source.seekable():
             return self._put_seekable(source)
+        import shutil
+        import tempfile
+
         with tempfile.TemporaryFile() as spool:
             shutil.copyfileobj(source, spool, CHUNK_SIZE)
             spool.seek(0)

@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import IO, Protocol
-
-import zstandard
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Protocol
 
 from qik.store.backend import ReadStream
 from qik.store.manifest import ObjectRef
 from qik.store.paths import StoreError
+
+if TYPE_CHECKING:
+    import zstandard
+
+
+def _zstd() -> ModuleType:
+    """zstandard, imported on first use: a replay of logs kept inside their manifests
+    decodes no object, and a fully cached run should not pay for the import."""
+    import zstandard
+
+    return zstandard
+
 
 __all__ = [
     "CHUNK_SIZE",
@@ -82,7 +93,7 @@ class SourceChanged(StoreError):
 
 def compressor() -> zstandard.ZstdCompressor:
     # Content size in the frame lets readers reject a size mismatch before decoding.
-    return zstandard.ZstdCompressor(level=_LEVEL, write_content_size=True)
+    return _zstd().ZstdCompressor(level=_LEVEL, write_content_size=True)  # type: ignore[no-any-return]
 
 
 def hash_stream(source: IO[bytes]) -> ObjectRef:
@@ -140,7 +151,7 @@ def _frame(chunks: Iterator[bytes], ref: ObjectRef) -> Iterator[bytes]:
     for chunk in chunks:
         if 0 < before_boundary <= len(chunk):
             yield stream.compress(chunk[:before_boundary])
-            yield stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+            yield stream.flush(_zstd().COMPRESSOBJ_FLUSH_BLOCK)
             chunk, before_boundary = chunk[before_boundary:], 0
         elif before_boundary:
             before_boundary -= len(chunk)
@@ -164,11 +175,8 @@ def verified_chunks(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
     if declared != ref.size:
         raise ObjectCorrupt(ref.digest, f"holds {declared} bytes, the reference says {ref.size}")
     source = _Prefixed(header, stream)
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        source,  # type: ignore[arg-type]  # the stub wants IO[bytes]; only read() is used
-        read_size=CHUNK_SIZE,
-        closefd=False,
-    )
+    zstd = _zstd()
+    reader = zstd.ZstdDecompressor().stream_reader(source, read_size=CHUNK_SIZE, closefd=False)
     hasher = hashlib.sha256()
     size = 0
     try:
@@ -178,7 +186,7 @@ def verified_chunks(stream: ReadStream, ref: ObjectRef) -> Iterator[bytes]:
                 raise DamagedObject(ref.digest, "decodes past its declared size")
             hasher.update(chunk)
             yield chunk
-    except zstandard.ZstdError as exc:
+    except zstd.ZstdError as exc:
         raise DamagedObject(ref.digest, f"zstd: {exc}") from None
     if size != ref.size:
         raise DamagedObject(ref.digest, f"truncated: {size} of {ref.size} bytes")
@@ -212,11 +220,11 @@ def verified_frame(
 
 def frame_content_size(header: bytes) -> int | None:
     try:
-        size = zstandard.frame_content_size(header)
-    except zstandard.ZstdError:
+        size = _zstd().frame_content_size(header)
+    except _zstd().ZstdError:
         return None
     # frame_content_size says -1 for "unknown"; the C constants are the u64 spellings.
-    if size < 0 or size >= zstandard.CONTENTSIZE_ERROR:
+    if size < 0 or size >= _zstd().CONTENTSIZE_ERROR:
         return None
     return int(size)
 

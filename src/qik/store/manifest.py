@@ -8,7 +8,6 @@ constructors run the same checks, so a ``Manifest`` value is always valid, howev
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import re
@@ -249,6 +248,8 @@ def verify_signature(manifest: Manifest, key: bytes) -> bool:
     """Is ``manifest`` signed with ``key``, for its own dep hash? Unsigned is False."""
     if manifest.signature is None:
         return False
+    import hmac
+
     algorithm, _, mac = manifest.signature.partition(":")
     return algorithm == _SIGNING_ALGORITHM and hmac.compare_digest(mac, _mac(manifest, key))
 
@@ -260,6 +261,8 @@ def _mac(manifest: Manifest, key: bytes) -> str:
     # the binding explicit should the body encoding ever change.
     unsigned = replace(manifest, signature=None).to_bytes()
     payload = _SIGNING_DOMAIN + manifest.dep_hash.encode("ascii") + b"\x00" + unsigned
+    import hmac
+
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 

@@ -9,7 +9,6 @@ way (``reader.py``); a fresh result is published from the pool worker that made 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,4 +37,6 @@ def publish_to_dirs(store: Store, manifest: Manifest, dirs: Iterable[Path]) -> l
 
 
 def clear(path: Path) -> None:
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
