@@ -181,6 +181,10 @@ class _SpawnsWithoutSigint:
         return self._pool.shutdown(*args, **kwargs)
 
 
+# The most cold runnables one pool task takes (Scheduler's ``batch``).
+_BATCH = 16
+
+
 def _workers(options: Options) -> int:
     if options.workers:
         return max(1, options.workers)
@@ -200,6 +204,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     single = sum(not plan.dag.runnables[n].internal for n in plan.names) == 1 or workers == 1
     console: Any
     run = Run(plan, lambda m: console.warn(m))
+    batch = 1
     if options.json:
         console = JsonConsole(run.write_log, options.verbosity)
     elif single:
@@ -210,7 +215,10 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     else:
         console = PlainConsole(run.write_log, options.verbosity)
         console.github = os.environ.get("GITHUB_ACTIONS") == "true"
-
+        # Several cold runnables per pool task when many are queued. Only here: this
+        # console shows a runnable when it finishes, and a batch's results come back
+        # together (within BATCH_BUDGET); the live view and --json say when each starts.
+        batch = _BATCH
     if isinstance(plan.caches.warn, _StderrWarn):
         console._warned = plan.caches.warn.seen
 
@@ -254,6 +262,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         reporter=_Reporter(),
         # Not _workers(): importing loky here would cost a fully cached run 50 ms.
         max_in_flight=2 * (options.workers or os.cpu_count() or 1),
+        batch=batch,
     )
     try:
         results = scheduler.run()

@@ -7,15 +7,15 @@ run one cold runnable, the pool to use), so tests can give it small real functio
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from qik.scheduler.worker import ColdOutcome, ColdRequest
+from qik.scheduler.worker import BATCH_BUDGET, BatchOutcome, ColdOutcome, ColdRequest, run_batch
 
 __all__ = ["Job", "Reporter", "Result", "Scheduler", "Status"]
 
@@ -66,6 +66,8 @@ class Scheduler:
         reporter: Reporter,
         tick_seconds: float = 0.1,
         max_in_flight: int = 64,
+        batch: int = 1,
+        batch_budget: float = BATCH_BUDGET,
     ) -> None:
         self._order = list(order)
         selected = set(order)
@@ -83,6 +85,14 @@ class Scheduler:
         # Submitting everything at once would make each wait() watch every pending future
         # (quadratic in runnables) and show queued runnables as running.
         self._max_in_flight = max(1, max_in_flight)
+        # Up to ``batch`` cold runnables per pool task, only while the ready queue holds
+        # more than one runnable per slot (see ``_batch_size``).
+        self._batch = max(1, batch)
+        self._batch_budget = batch_budget
+        # Runnables of a batch its worker handed back unrun (the batch ran past its
+        # budget): already prepared and reported started, they go first.
+        self._returned: deque[tuple[str, ColdRequest]] = deque()
+        self._requeued: set[str] = set()  # handed back after a worker died: once only
         self.results: dict[str, Result] = {}
 
     @property
@@ -92,56 +102,86 @@ class Scheduler:
     def run(self) -> dict[str, Result]:
         waiting = {n: len(ups) for n, ups in self._upstream.items()}
         ready = deque(n for n in self._order if waiting[n] == 0)
-        running: dict[Future[ColdOutcome], tuple[str, float]] = {}
-        while ready or running:
-            while ready and len(running) < self._max_in_flight:
-                self._dispatch(ready.popleft(), running, ready, waiting)
+        running: dict[Future[Any], list[tuple[str, ColdRequest]]] = {}
+        while ready or running or self._returned:
+            while (ready or self._returned) and len(running) < self._max_in_flight:
+                self._dispatch(running, ready, waiting)
             if running:
                 self._collect(running, ready, waiting)
         return self.results
 
+    def _batch_size(self, ready: deque[str]) -> int:
+        """One runnable per task unless the queue is long: then each task takes a share
+        of it, so that every in-flight slot still gets work and the last tasks of the
+        run stay small. A pool task costs both processes a pickled message, a pipe
+        write and a wake-up each way, about as much as running a trivial command."""
+        if self._batch == 1:
+            return 1
+        queued = len(ready) + len(self._returned)
+        return max(1, min(self._batch, queued // (2 * self._max_in_flight)))
+
     def _dispatch(
         self,
-        name: str,
-        running: dict[Future[ColdOutcome], tuple[str, float]],
+        running: dict[Future[Any], list[tuple[str, ColdRequest]]],
         ready: deque[str],
         waiting: dict[str, int],
     ) -> None:
+        size = self._batch_size(ready)
+        batch: list[tuple[str, ColdRequest]] = []
+        while len(batch) < size and (self._returned or ready):
+            if self._returned:
+                batch.append(self._returned.popleft())
+                continue
+            name = ready.popleft()
+            request = self._cold_request(name, ready, waiting)
+            if request is not None:
+                self._reporter.started(name, request)
+                batch.append((name, request))
+        if not batch:
+            return
+        try:
+            if len(batch) == 1:
+                future = self._submit(self._run_cold, batch[0][1])
+            else:
+                requests = [request for _, request in batch]
+                future = self._submit(run_batch, self._run_cold, requests, self._batch_budget)
+        except Exception as exc:  # no pool takes it: these runnables fail, not the run
+            for name, _ in batch:
+                self._finish(_worker_error(name, exc), ready, waiting)
+            return
+        running[future] = batch
+
+    def _cold_request(
+        self, name: str, ready: deque[str], waiting: dict[str, int]
+    ) -> ColdRequest | None:
+        """What to run in the pool for ``name``, or None if it is done already (skipped
+        after a failure upstream, or replayed here)."""
         ups = [self.results[u] for u in self._upstream[name]]
         if any(u.status in ("failed", "skipped") for u in ups):
             self._finish(Result(name, "skipped"), ready, waiting)
-            return
+            return None
         job = self._prepare(name, any(u.touched_files for u in ups))
         request = job.request
         if job.replay is not None:
             result = job.replay()
             if result is not None:
                 self._finish(result, ready, waiting)
-                return
+                return None
             assert job.cold_fallback is not None
             request = job.cold_fallback()
         assert request is not None
-        self._reporter.started(name, request)
-        try:
-            future = self._submit(request)
-        except Exception as exc:  # no pool takes it: this runnable fails, not the run
-            failed = Result(
-                name, "failed", exit_code=1, warnings=(f"{name}: worker error: {exc}",)
-            )
-            self._finish(failed, ready, waiting)
-            return
-        running[future] = (name, time.monotonic())
+        return request
 
-    def _submit(self, request: ColdRequest) -> Future[ColdOutcome]:
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Submit to the pool; to a new one if it broke (a worker was killed: the OOM
         killer, a user). The runnables the dead worker had fail; the rest go on. A broken
         pool used to raise here: a traceback, exit 70 (the stress suite's crash case)."""
         with _interrupts_held():
             try:
-                return self._pool_or_start().submit(self._run_cold, request)
+                return self._pool_or_start().submit(fn, *args)
             except Exception:
                 self._pool = None
-                return self._pool_or_start().submit(self._run_cold, request)
+                return self._pool_or_start().submit(fn, *args)
 
     def _pool_or_start(self) -> Executor:
         if self._pool is None:
@@ -150,15 +190,49 @@ class Scheduler:
 
     def _collect(
         self,
-        running: dict[Future[ColdOutcome], tuple[str, float]],
+        running: dict[Future[Any], list[tuple[str, ColdRequest]]],
         ready: deque[str],
         waiting: dict[str, int],
     ) -> None:
         done, _ = wait(list(running), timeout=self._tick, return_when=FIRST_COMPLETED)
         self._reporter.tick()
         for future in done:
-            name, _started = running.pop(future)
-            self._finish(_cold_result(name, future), ready, waiting)
+            members = running.pop(future)
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # a worker died: the pool is broken
+                self._lost(members, exc, ready, waiting)
+                continue
+            if len(members) == 1 and isinstance(outcomes, ColdOutcome):
+                self._finish(_cold_result(members[0][0], outcomes), ready, waiting)
+                continue
+            batch = cast(BatchOutcome, outcomes)
+            done_members = members[: len(batch.outcomes)]
+            for (name, _), outcome in zip(done_members, batch.outcomes, strict=True):
+                if isinstance(outcome, str):  # run_cold raised: this runnable failed
+                    failed = Result(name, "failed", exit_code=1, warnings=(outcome,))
+                    self._finish(failed, ready, waiting)
+                else:
+                    self._finish(_cold_result(name, outcome), ready, waiting)
+            self._returned.extendleft(reversed(members[len(batch.outcomes) :]))
+
+    def _lost(
+        self,
+        members: list[tuple[str, ColdRequest]],
+        exc: Exception,
+        ready: deque[str],
+        waiting: dict[str, int],
+    ) -> None:
+        """The task of ``members`` died with its pool (a worker was killed; loky then
+        fails every task it holds). A runnable that started, or may have, fails: its
+        command may have run. One that certainly never started (``run_cold`` creates
+        its output file before anything else) goes to the new pool instead, once."""
+        for name, request in members:
+            if name in self._requeued or _may_have_started(request):
+                self._finish(_worker_error(name, exc), ready, waiting)
+            else:
+                self._requeued.add(name)
+                self._returned.append((name, request))
 
     def _finish(self, result: Result, ready: deque[str], waiting: dict[str, int]) -> None:
         self.results[result.name] = result
@@ -185,11 +259,18 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _cold_result(name: str, future: Future[ColdOutcome]) -> Result:
+def _may_have_started(request: ColdRequest) -> bool:
     try:
-        outcome = future.result()
-    except Exception as exc:  # the worker itself died: a failure of this runnable
-        return Result(name, "failed", exit_code=1, warnings=(f"{name}: worker error: {exc}",))
+        return os.path.lexists(request.out_path)
+    except (OSError, ValueError):
+        return True
+
+
+def _worker_error(name: str, exc: BaseException) -> Result:
+    return Result(name, "failed", exit_code=1, warnings=(f"{name}: worker error: {exc}",))
+
+
+def _cold_result(name: str, outcome: ColdOutcome) -> Result:
     status: Status = "ran" if outcome.exit_code == 0 else "failed"
     return Result(
         name,

@@ -14,6 +14,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,16 @@ if TYPE_CHECKING:  # a pool worker imports little: not the config package
     from qik.config.schema import CacheWhen
     from qik.store.mirrors.spec import Mirror
 
-__all__ = ["ColdOutcome", "ColdRequest", "run_cold", "should_store", "stop_with_qik"]
+__all__ = [
+    "BATCH_BUDGET",
+    "BatchOutcome",
+    "ColdOutcome",
+    "ColdRequest",
+    "run_batch",
+    "run_cold",
+    "should_store",
+    "stop_with_qik",
+]
 
 # How often a pool worker checks that qik is still there.
 _PARENT_POLL = 0.5
@@ -57,6 +67,36 @@ class ColdOutcome:
     timed_out: bool = False
     stored: bool = False
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch did: an outcome (or the error ``run_cold`` raised, as text) for each
+    request it ran, in order; the requests after those were handed back unrun."""
+
+    outcomes: list[ColdOutcome | str]
+
+
+# A batch starts no more commands once it has run this long (seconds): the rest go back
+# to the scheduler, so a batch holds its runnables' results (and their downstream work)
+# back briefly, and a slow command's siblings wait for that one command at most.
+BATCH_BUDGET = 0.05
+
+
+def run_batch(
+    run: Callable[[ColdRequest], ColdOutcome], requests: list[ColdRequest], budget: float
+) -> BatchOutcome:
+    """Run cold requests one after the other in this worker, as one pool task."""
+    outcomes: list[ColdOutcome | str] = []
+    deadline = time.monotonic() + budget
+    for i, request in enumerate(requests):
+        if i and time.monotonic() > deadline:
+            break
+        try:
+            outcomes.append(run(request))
+        except Exception as exc:  # as a failed pool task would: this runnable fails
+            outcomes.append(f"{request.name}: worker error: {exc}")
+    return BatchOutcome(outcomes)
 
 
 def should_store(exit_code: int, cache_when: CacheWhen) -> bool:
