@@ -11,8 +11,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
@@ -358,8 +357,7 @@ def _built(cls: type[_T], **fields: object) -> _T:
     """An instance from fields the decoder has just validated, without validating them
     again in ``__post_init__`` (reading 900 manifests is on a fully cached run's path)."""
     obj = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+    obj.__dict__.update(fields)  # frozen, so no __setattr__; no __slots__, so a __dict__
     return obj
 
 
@@ -405,13 +403,15 @@ def _decode_ref(value: object, where: str, *, inline: bool = False) -> ObjectRef
         obj = _as_object(value, where, _INLINE_REF_KEYS)
     else:
         obj = _as_object(value, where, _REF_KEYS)
-    with _within(where):
+    try:
         digest = _as_hex(obj["digest"], "digest", _SHA256_HEX)
         size = _as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE)
         text = obj.get("text")
         if text is not None:
             _check_inline(text, digest, size)
-        return _built(ObjectRef, digest=digest, size=size, text=text)
+    except ManifestInvalid as exc:
+        raise _within(where, exc) from None
+    return _built(ObjectRef, digest=digest, size=size, text=text)
 
 
 def _check_inline(text: object, digest: str, size: int) -> None:
@@ -435,7 +435,7 @@ def _decode_artifacts(value: object) -> tuple[ArtifactEntry, ...]:
 
 def _decode_artifact(value: object, where: str) -> ArtifactEntry:
     obj = _as_object(value, where, _ARTIFACT_KEYS)
-    with _within(where):
+    try:
         return _built(
             ArtifactEntry,
             path=_as_artifact_path(obj["path"]),
@@ -443,6 +443,8 @@ def _decode_artifact(value: object, where: str) -> ArtifactEntry:
             size=_as_int(obj["size"], "size", 0, MAX_OBJECT_SIZE),
             mode=_as_int(obj["mode"], "mode", 0, _MAX_MODE),
         )
+    except ManifestInvalid as exc:
+        raise _within(where, exc) from None
 
 
 def _decode_signature(value: object) -> str | None:
@@ -452,17 +454,16 @@ def _decode_signature(value: object) -> str | None:
 # -- validators: each takes an untrusted value and returns it typed, or raises -------------
 
 
-@contextmanager
-def _within(where: str) -> Iterator[None]:
-    try:
-        yield
-    except ManifestInvalid as exc:
-        raise ManifestInvalid(f"{where}.{exc.reason}") from None
+def _within(where: str, exc: ManifestInvalid) -> ManifestInvalid:
+    """``exc``, said of a part of the manifest: ``where.reason``."""
+    return ManifestInvalid(f"{where}.{exc.reason}")
 
 
 def _as_object(value: object, where: str, keys: frozenset[str]) -> dict[str, object]:
     if not isinstance(value, dict):
         raise ManifestInvalid(f"{where}: not a JSON object")
+    if value.keys() == keys:  # the usual case, without building the differences
+        return value
     missing = sorted(keys - value.keys())
     if missing:
         raise ManifestInvalid(f"{where}: missing key {missing[0]!r}")
@@ -566,10 +567,12 @@ def _check_artifact_tree(entries: tuple[ArtifactEntry, ...]) -> None:
 def _as_deps(value: object) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise ManifestInvalid("deps: not a mapping")
-    checked = {
-        _as_label(label): _as_hex(digest, f"deps[{str(label)[:80]!r}]", _DEP_DIGEST)
-        for label, digest in sorted(value.items(), key=_label_order)
-    }
+    checked: dict[str, str] = {}
+    for label, digest in sorted(value.items(), key=_label_order):
+        _as_label(label)
+        if type(digest) is not str or not _DEP_DIGEST.fullmatch(digest):
+            _as_hex(digest, f"deps[{str(label)[:80]!r}]", _DEP_DIGEST)  # raises, saying why
+        checked[label] = digest
     return MappingProxyType(checked)
 
 
