@@ -6,6 +6,7 @@ Reads files, git and the stores; never writes. Everything a run shows before exe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,8 +57,8 @@ def fingerprint(runnable: Runnable, env: DepEnv, *, with_upstream: bool = True) 
     env = env.for_runnable(runnable)  # pydist versions from the space's lock
     deps = [
         DepDigest("exec", _sha(runnable.exec)),
-        DepDigest("artifacts", _sha("\n".join(runnable.artifacts))),
-        DepDigest("space", _sha(runnable.space)),
+        DepDigest("artifacts", _shared_sha("\n".join(runnable.artifacts))),
+        DepDigest("space", _shared_sha(runnable.space)),
     ]
     globs = [d.pattern for d in runnable.deps if isinstance(d, GlobDep)]
     combined = any(p.startswith("!") for p in globs)
@@ -77,6 +78,12 @@ def fingerprint(runnable: Runnable, env: DepEnv, *, with_upstream: bool = True) 
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_sha(text: str) -> str:
+    """``_sha`` of a text most runnables share (no artifacts, the default space)."""
+    return _sha(text)
 
 
 def fingerprint_all(

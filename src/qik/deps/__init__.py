@@ -83,6 +83,13 @@ def _files_digest(files: tuple[tuple[str, str], ...]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
+def _blob_getter(files: FileSource) -> Callable[[str], str | None]:
+    """``files.digest``; a file index's own mapping's ``get`` when it has one (the same
+    answers, without a method call per file: a glob of 15,000 files is on every run)."""
+    blobs = getattr(files, "blobs", None)
+    return blobs.get if isinstance(blobs, Mapping) else files.digest
+
+
 # Per file index (keyed by its matcher, which lives as long as the index), the digest of
 # each pattern: runnables of one command share patterns, and a [base] dep like "**.py"
 # would otherwise hash the whole file list once per runnable.
@@ -93,7 +100,7 @@ def _glob(dep: GlobDep, env: DepEnv) -> list[DepDigest]:
     memo = _GLOB_MEMO.setdefault(env.files.matcher, {})
     found = memo.get(dep.pattern)
     if found is None:
-        blobs = env.files.digest
+        blobs = _blob_getter(env.files)
         files = tuple([(p, blobs(p) or "") for p in match(env.files, dep.pattern)])
         found = memo[dep.pattern] = DepDigest(f"glob:{dep.pattern}", _files_digest(files), files)
     return [found]
