@@ -21,7 +21,17 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-__all__ = ["adopt", "discard", "find_git", "git_env", "ls_files_args", "start", "status_args"]
+__all__ = [
+    "adopt",
+    "argv",
+    "discard",
+    "find_git",
+    "git_env",
+    "ls_files_args",
+    "spawn",
+    "start",
+    "status_args",
+]
 
 TOPLEVEL_ARGS = ("rev-parse", "--show-toplevel")
 
@@ -89,6 +99,18 @@ def argv(git: str, args: Sequence[str]) -> list[str]:
     return [git, "--literal-pathspecs", *args]
 
 
+def spawn(command: Sequence[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a git command whose output (and errors) qik reads."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def start(cwd: str) -> None:
     """Start the file index's git commands for the project at or above ``cwd``, if it
     looks like one in a git work tree. Never raises: anything odd is left to the run."""
@@ -133,15 +155,7 @@ def _start_for(cwd: str) -> None:
         (root, list(TOPLEVEL_ARGS)),
     ):
         command = argv(git, args)
-        proc = subprocess.Popen(
-            command,
-            cwd=where,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        _started[(where, tuple(command))] = (env, proc)
+        _started[(where, tuple(command))] = (env, spawn(command, where, env))
 
 
 def _project_root(start: str) -> str | None:

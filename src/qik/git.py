@@ -274,14 +274,7 @@ def _start(cwd: Path, args: Sequence[str]) -> _Call:
     if proc is not None:
         return _Call(args, proc)
     try:
-        proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        proc = early.spawn(command, str(cwd), env)
     except OSError as exc:  # cwd missing or not a directory
         raise GitError(
             f"can't run `git {' '.join(args)}` in {cwd}: {exc.strerror}",
