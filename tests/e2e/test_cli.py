@@ -176,6 +176,8 @@ def _is_sleep(proc: psutil.Process) -> bool:
             "dep-cycle",
         ),
         ("vars = ['token']\n[commands.x]\nexec = 'echo {ctx.token}'", "missing-var"),
+        # {module...} in a project without modules: an error, not a command with no runnables
+        ("[commands.x]\nexec = 'ruff check {module.dir}'", "invalid-template"),
     ],
 )
 def test_config_errors_are_coded(
@@ -208,3 +210,13 @@ def test_no_config_found(tmp_path: Path, qik: Qik) -> None:
     result = qik(tmp_path)
     assert result.returncode == 2
     assert "error[config-not-found]" in result.stderr
+
+
+def test_qik_toml_directory_is_unreadable(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # A directory named qik.toml is not silently skipped in favour of a config further up.
+    root = make_repo({"pyproject.toml": "[tool.qik.commands]\nhello = 'echo hello'\n"})
+    (root / "qik.toml").mkdir()
+    result = qik(root)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "error[config-unreadable]" in result.stderr
+    assert "Traceback" not in result.stderr

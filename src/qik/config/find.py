@@ -55,6 +55,12 @@ def _source_in(directory: Path) -> ConfigSource | None:
         return ConfigSource(
             directory, qik_toml, read_toml(qik_toml, CONFIG_NAME), Loc(CONFIG_NAME)
         )
+    if qik_toml.is_dir():  # there, but not a file we can read: say so, don't look further up
+        raise ConfigError(
+            f"{CONFIG_NAME}: can't be read (it is a directory)",
+            hint=f"{qik_toml} must be a file: move the directory away",
+            code="config-unreadable",
+        )
     pyproject = directory / PYPROJECT_NAME
     if pyproject.is_file():
         return _pyproject_source(directory, pyproject)

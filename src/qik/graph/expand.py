@@ -175,6 +175,13 @@ def expand(project: Project) -> dict[str, Runnable]:
         if cmd.module is not None:
             targets: tuple[Module | None, ...] = (project.modules.get(cmd.module),)
         elif parametrized[name]:
+            if not modules:
+                raise ConfigError(
+                    f"command {name!r} uses {{module...}} but the project declares no modules",
+                    code="invalid-template",
+                    hint='declare modules (modules = ["a", "b"] or [spaces.NAME] modules), '
+                    "or remove {module...} from the command",
+                )
             targets = modules
         else:
             targets = (None,)
