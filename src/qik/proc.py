@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,34 +59,47 @@ def run_shell(
     out_path: Path,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    out_fd: int | None = None,
 ) -> Finished:
-    """Run ``line`` through the shell, stdout and stderr streamed into ``out_path``.
+    """Run ``line`` through the shell, stdout and stderr streamed into ``out_path`` (or
+    into ``out_fd``, a file already open for writing, which the caller closes).
 
     On timeout the whole process tree is killed and the exit code is 124 (like coreutils'
     ``timeout``). A command killed by a signal exits 128 + the signal, as shells report it.
+    ``env`` is passed as is (not copied): the command's whole environment, or None for
+    this process's.
     """
-    _ensure_dir(out_path.parent)
     start = time.monotonic()
-    with out_path.open("wb") as out:
-        pid = None
-        try:
-            # A stop signal between the spawn and the bookkeeping would leave a command
-            # nobody knows to stop: it waits until the command is registered.
-            with _spawning, _stop_signals_held():
-                pid = _spawn(line, cwd, out.fileno(), dict(os.environ if env is None else env))
+    fd = out_fd
+    if fd is None:
+        _ensure_dir(out_path.parent)
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    pid = None
+    try:
+        # A stop signal between the spawn and the bookkeeping would leave a command
+        # nobody knows to stop: it waits until the command is registered.
+        with _spawning:
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                pid = _spawn(line, cwd, fd, os.environ if env is None else env)
                 _running.add(pid)
-            code, timed_out = _wait(pid, timeout)
-        except BaseException:
-            # Interrupted (SIGTERM/SIGINT in this process): never orphan the command.
-            if pid is not None:
-                stop_command(pid)
-                _reap(pid)
-            raise
-        finally:
-            _running.discard(pid or 0)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        code, timed_out = _wait(pid, timeout)
+    except BaseException:
+        # Interrupted (SIGTERM/SIGINT in this process): never orphan the command.
+        if pid is not None:
+            stop_command(pid)
+            _reap(pid)
+        raise
+    finally:
+        _running.discard(pid or 0)
+        if out_fd is None:
+            os.close(fd)
     return Finished(exit_code=code, duration=time.monotonic() - start, timed_out=timed_out)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _MADE_DIRS: set[Path] = set()
 
 
@@ -97,12 +110,13 @@ def _ensure_dir(path: Path) -> None:
         _MADE_DIRS.add(path)
 
 
-def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
+def _spawn(line: str, cwd: Path, out_fd: int, env: Mapping[str, str]) -> int:
     """Start ``sh -c line`` in a session of its own, output to ``out_fd``, stdin closed.
 
     posix_spawn costs a third of what subprocess.Popen's fork does from a big process,
     which is most of qik's own cost per cold runnable. It can't change directory, so the
-    calling process does, around the call (a pool worker runs one command at a time).
+    calling process does, around the call (a pool worker runs one command at a time), and
+    only if it is elsewhere (a pool worker runs every command of a run in the same one).
     """
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -110,7 +124,10 @@ def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
         (os.POSIX_SPAWN_DUP2, out_fd, 2),
     ]
     previous = os.getcwd()
-    os.chdir(cwd)
+    target = os.fspath(cwd)
+    moved = previous != target
+    if moved:
+        os.chdir(target)
     try:
         return os.posix_spawn(
             _SHELL,
@@ -118,23 +135,13 @@ def _spawn(line: str, cwd: Path, out_fd: int, env: dict[str, str]) -> int:
             env,
             file_actions=actions,
             setsid=True,
-            setsigmask=(),  # not the signals ``_stop_signals_held`` blocks around the call
+            setsigmask=(),  # not the signals ``run_shell`` blocks around the call
             # A pool worker ignores SIGINT (cli.run._SpawnsWithoutSigint); its commands don't.
             setsigdef=(signal.SIGINT,),
         )
     finally:
-        os.chdir(previous)
-
-
-@contextlib.contextmanager
-def _stop_signals_held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in this thread; pending ones arrive on leaving."""
-    stop = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if moved:
+            os.chdir(previous)
 
 
 def _wait(pid: int, timeout: float | None) -> tuple[int, bool]:

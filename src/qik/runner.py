@@ -343,6 +343,9 @@ class Run:
         self._replayed: dict[str, IO[bytes]] = {}
         self._index_stale = False
         self.tails_output = False  # set when the console streams ._qik/out files live
+        # Set when no one reads a running command's file but to show it once finished:
+        # then the worker moves it into place itself, and sends small logs back.
+        self.worker_settles = False
         self._space_env = space_envs(plan.project)  # venv and dotenv of each space
         self._out_dir: Path | None = None  # decided at the first cold runnable
         self._live: dict[str, Path] = {}  # runnable -> the file its running command writes
@@ -403,8 +406,8 @@ class Run:
         # once shown (``settle``): a concurrent qik running the same runnable truncated
         # the shared file under the other's command, and stored or showed half a log,
         # or NUL bytes (the stress suite's concurrency case).
-        output = self._out(runnable.name)
-        output = output.with_name(f"{output.name}.{os.getpid()}")
+        final = str(self._out(runnable.name))
+        output = Path(f"{final}.{os.getpid()}")
         self._live[runnable.name] = output
         if self.tails_output:
             # The console tails this file from its start: last run's output must not show.
@@ -415,6 +418,7 @@ class Run:
             exec=runnable.exec,
             root=str(self.root),
             out_path=str(output),
+            settle_path=final if self.worker_settles else None,
             timeout=runnable.timeout,
             env=self._space_env(runnable),
             dep_hash=fp.dep_hash if cached else None,
@@ -492,6 +496,9 @@ class Run:
 
     # -- logs ---------------------------------------------------------------------------
     def write_log(self, result: Result, stream: BinaryIO) -> None:
+        if result.log is not None:  # sent back by the worker
+            stream.write(result.log)
+            return
         log = self._replayed.pop(result.name, None)
         if log is not None:
             import shutil
@@ -513,6 +520,7 @@ class Run:
         reader sees one whole log, this run's or a concurrent run's)."""
         live = self._live.pop(name, None)
         if live is not None:
+            # Already done by the worker if it sent the log back: then this fails, quietly.
             with contextlib.suppress(OSError):
                 os.replace(live, self._out(name))
 

@@ -212,9 +212,11 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         run.tails_output = True
     elif sys.stdout.isatty() and os.environ.get("CI") is None:
         console = LiveConsole(run.write_log, options.verbosity)
+        run.worker_settles = True
     else:
         console = PlainConsole(run.write_log, options.verbosity)
         console.github = os.environ.get("GITHUB_ACTIONS") == "true"
+        run.worker_settles = True
         # Several cold runnables per pool task when many are queued. Only here: this
         # console shows a runnable when it finishes, and a batch's results come back
         # together (within BATCH_BUDGET); the live view and --json say when each starts.

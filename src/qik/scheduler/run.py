@@ -12,7 +12,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, cast
 
 from qik.scheduler.worker import BATCH_BUDGET, BatchOutcome, ColdOutcome, ColdRequest, run_batch
@@ -34,6 +34,9 @@ class Result:
     warnings: tuple[str, ...] = ()
     timed_out: bool = False
     touched_files: bool = False  # ran, or restored artifacts: downstream must re-hash
+    # A cold runnable's whole output, when its worker sent it back (small logs): for the
+    # console to show, then dropped (``Scheduler.results`` keeps no logs).
+    log: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -235,8 +238,8 @@ class Scheduler:
                 self._returned.append((name, request))
 
     def _finish(self, result: Result, ready: deque[str], waiting: dict[str, int]) -> None:
-        self.results[result.name] = result
         self._reporter.finished(result)
+        self.results[result.name] = result if result.log is None else replace(result, log=None)
         for down in self._downstream[result.name]:
             waiting[down] -= 1
             if waiting[down] == 0:
@@ -280,4 +283,5 @@ def _cold_result(name: str, outcome: ColdOutcome) -> Result:
         warnings=outcome.warnings,
         timed_out=outcome.timed_out,
         touched_files=True,
+        log=outcome.log,
     )

@@ -57,6 +57,10 @@ class ColdRequest:
     mirrors: tuple[Mirror, ...] = ()  # where to publish the result (repo, S3), in order
     inputs: tuple[tuple[str, str], ...] = ()  # (path, blob) of every file covered, for :explain
     run_id: str = ""  # marks the command's processes (proc.RUN_MARKER), for kill_marked
+    # Where the output goes once the command is done (``out_path`` is this process's own
+    # file meanwhile), or None: the main process moves it. When set, a small log also
+    # comes back in the outcome, so the main process need not read the file to show it.
+    settle_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class ColdOutcome:
     timed_out: bool = False
     stored: bool = False
     warnings: tuple[str, ...] = ()
+    log: bytes | None = None  # the whole output, if small and the request asked to settle
 
 
 @dataclass(frozen=True)
@@ -190,61 +195,120 @@ def _watch_parent(parent: int) -> None:
 def run_cold(req: ColdRequest) -> ColdOutcome:
     root = Path(req.root)
     if req.store_dir:
-        _ignore_store(Path(req.store_dir))
-    env = dict(req.env) if req.env is not None else None
-    if req.run_id:
-        env = {**(os.environ if env is None else env), RUN_MARKER: req.run_id}
-    output, early = _output(req)
+        _ignore_store(req.store_dir)
+    env = _command_env(req.env, req.run_id)
+    output, fd, early = _output(req)
     try:
-        done = run_shell(req.exec, cwd=root, out_path=output, env=env, timeout=req.timeout)
+        done = run_shell(
+            req.exec, cwd=root, out_path=output, env=env, timeout=req.timeout, out_fd=fd
+        )
     except _Stopped as stopped:  # the command is stopped: nothing to store, no more work
         _die_of(stopped.signum)
         raise
-    outcome = ColdOutcome(req.name, done.exit_code, done.duration, done.timed_out, False, early)
+    finally:
+        os.close(fd)
+    log = _small_log(output) if req.settle_path and not early else None
+    outcome = ColdOutcome(
+        req.name, done.exit_code, done.duration, done.timed_out, False, early, log
+    )
     if req.dep_hash is None or done.timed_out or not should_store(done.exit_code, req.cache_when):
-        return outcome
+        return _settled(req, output, outcome)
     from qik.store.paths import StoreError
 
     try:
-        warnings = _store_result(req, output, done.exit_code, done.duration)
+        warnings = _store_result(req, output, log, done.exit_code, done.duration)
     except (OSError, StoreError) as exc:  # a full disk, an unwritable store, a bad artifact
         problem = f"{req.name}: result not cached: {exc}"
-        return _with(outcome, stored=False, warnings=(*early, problem))
-    return _with(outcome, stored=True, warnings=(*early, *warnings))
+        return _settled(req, output, _with(outcome, stored=False, warnings=(*early, problem)))
+    return _settled(req, output, _with(outcome, stored=True, warnings=(*early, *warnings)))
 
 
-def _output(req: ColdRequest) -> tuple[Path, tuple[str, ...]]:
-    """Where the command's output goes: ``req.out_path``, or a temporary file if that
-    can't be created (``._qik`` out of space or inodes): the command runs regardless,
-    and a warning says where its output went."""
-    output = Path(req.out_path)
+# The environment of the last commands this worker ran: a run gives all its commands the
+# same, and building it (with the run's mark) per command cost as much as a syscall.
+_ENVS: dict[tuple[tuple[tuple[str, str], ...] | None, str], dict[str, str] | None] = {}
+
+
+def _command_env(env: tuple[tuple[str, str], ...] | None, run_id: str) -> dict[str, str] | None:
+    key = (env, run_id)
+    found = _ENVS.get(key, _ENVS)
+    if found is not _ENVS:
+        return found  # type: ignore[return-value]
+    built = dict(env) if env is not None else None
+    if run_id:
+        built = {**(os.environ if built is None else built), RUN_MARKER: run_id}
+    if len(_ENVS) >= 16:
+        _ENVS.clear()
+    _ENVS[key] = built
+    return built
+
+
+def _small_log(output: Path) -> bytes | None:
+    """The command's whole output, if it is at most ``INLINE_MAX`` bytes."""
+    from qik.store.manifest import INLINE_MAX
+
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
+        with open(output, "rb") as f:
+            data = f.read(INLINE_MAX + 1)
+    except OSError:
+        return None
+    return data if len(data) <= INLINE_MAX else None
+
+
+def _settled(req: ColdRequest, output: Path, outcome: ColdOutcome) -> ColdOutcome:
+    """Move the output to ``req.settle_path`` if the log travels in the outcome (else the
+    main process reads the file where it is, and moves it once shown)."""
+    if outcome.log is None or req.settle_path is None:
+        return outcome
+    with contextlib.suppress(OSError):  # the main process tries again, as quietly
+        os.replace(output, req.settle_path)
+    return outcome
+
+
+def _output(req: ColdRequest) -> tuple[Path, int, tuple[str, ...]]:
+    """Where the command's output goes, open for writing: ``req.out_path``, or a
+    temporary file if that can't be created (``._qik`` out of space or inodes): the
+    command runs regardless, and a warning says where its output went."""
+    output = Path(req.out_path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        try:
+            return output, os.open(req.out_path, flags, 0o666), ()
+        except FileNotFoundError:  # the first output here, or ._qik was deleted since
+            if req.store_dir:
+                _IGNORED.discard(req.store_dir)
+                _ignore_store(req.store_dir)
+            os.makedirs(os.path.dirname(req.out_path), exist_ok=True)
+            return output, os.open(req.out_path, flags, 0o666), ()
     except OSError as exc:
         fd, name = tempfile.mkstemp(prefix="qik-", suffix=".out")
-        os.close(fd)
-        return Path(name), (
-            f"{req.name}: can't write {output} ({exc.strerror}); output in {name}",
+        return (
+            Path(name),
+            fd,
+            (f"{req.name}: can't write {output} ({exc.strerror}); output in {name}",),
         )
-    return output, ()
 
 
 def _with(outcome: ColdOutcome, *, stored: bool, warnings: tuple[str, ...]) -> ColdOutcome:
     return ColdOutcome(
-        outcome.name, outcome.exit_code, outcome.duration, outcome.timed_out, stored, warnings
+        outcome.name,
+        outcome.exit_code,
+        outcome.duration,
+        outcome.timed_out,
+        stored,
+        warnings,
+        outcome.log,
     )
 
 
 def _store_result(
-    req: ColdRequest, output: Path, exit_code: int, duration: float
+    req: ColdRequest, output: Path, log_bytes: bytes | None, exit_code: int, duration: float
 ) -> tuple[str, ...]:
     from qik.store.manifest import Manifest
     from qik.store.mirrors import local_store
     from qik.store.mirrors.publish import publish
 
     store = local_store(Path(req.store_dir))
-    log = store.put_small_file(output)
+    log = store.put_small(log_bytes) if log_bytes is not None else store.put_small_file(output)
     paths, warnings = collect_artifacts(Path(req.root), req.artifacts)
     entries = [store.put_artifact(Path(req.root), rel) for rel in paths]
     inputs = store.put_small(_encode_inputs(req.inputs)) if req.inputs else None
@@ -265,17 +329,25 @@ def _store_result(
     return tuple(warnings)
 
 
-def _ignore_store(path: Path) -> None:
+_IGNORED: set[str] = set()  # stores found ignoring themselves
+
+
+def _ignore_store(store_dir: str) -> None:
     """``._qik/`` ignores itself: in a repo whose .gitignore lacks it, git status (and
     so every run's file index) would otherwise list every stored object."""
+    if store_dir in _IGNORED:
+        return
+    path = Path(store_dir)
     marker = path / ".gitignore"
     if marker.exists():
+        _IGNORED.add(store_dir)
         return
     try:
         path.mkdir(parents=True, exist_ok=True)
         tmp = path / f".gitignore.{os.getpid()}"
         tmp.write_text("*\n")
         tmp.replace(marker)
+        _IGNORED.add(store_dir)
     except OSError:
         pass  # an unwritable ._qik: the run goes on, and storing will say why
 
