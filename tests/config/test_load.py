@@ -223,9 +223,30 @@ def test_s3_cache(load: Load) -> None:
 
 def test_top_level_modules_are_the_default_space(load: Load) -> None:
     project = load('modules = ["a", {name = "bb", path = "nested/b"}, "my.module.a"]\n')
-    expected = (Module("a", "a"), Module("bb", "nested/b"), Module("my.module.a", "my.module.a"))
+    # A dotted name is an import path (the blog post's form): its folder is my/module/a.
+    expected = (Module("a", "a"), Module("bb", "nested/b"), Module("my.module.a", "my/module/a"))
     assert project.spaces["default"].modules == expected
     assert list(project.modules) == ["a", "bb", "my.module.a"]
+
+
+@pytest.mark.parametrize(
+    "written, python_path, folders, path",
+    [
+        ("my.module.a", ".", (), "my/module/a"),
+        ("pkg.a", "src", (), "src/pkg/a"),
+        ("example.com", ".", ("example.com",), "example.com"),  # a folder of that name wins
+        ("tools.py", ".", (), "tools.py"),
+        ("v1.2", ".", (), "v1.2"),
+        ("app/my.mod", ".", (), "app/my.mod"),
+    ],
+)
+def test_dotted_module_paths(
+    load: Load, written: str, python_path: str, folders: tuple[str, ...], path: str
+) -> None:
+    files = {f"{folder}/x.txt": "" for folder in folders}
+    toml = f'modules = ["{written}"]\n[defaults]\npython-path = "{python_path}"\n'
+    project = load({"qik.toml": toml, **files})
+    assert project.modules[written].path == path
 
 
 def test_spaces_new_form(load: Load) -> None:

@@ -59,6 +59,41 @@ def test_ls_json(modules_repo: Path, qik: Qik) -> None:
     assert all(len(r["dep_hash"]) >= 32 for r in rows)
 
 
+def test_dotted_modules_are_import_paths(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # The blog post's example: modules written as dotted import paths.
+    toml = """
+modules = ["my.module.a", "my.module.b", "plain", {name = "c", path = "lib.c"}]
+
+[commands.lint]
+exec = "echo dir={module.dir} imp={module.pyimport}"
+deps = ["{module.dir}/**.py"]
+"""
+    root = make_repo(
+        {
+            "qik.toml": toml,
+            "my/module/a/x.py": "",
+            "my/module/b/y.py": "",
+            "plain/z.py": "",
+            "src/lib/c/w.py": "",
+        }
+    )
+    names = ["lint@my.module.a", "lint@my.module.b", "lint@plain", "lint@c"]
+    assert qik(root, "--ls").stdout.split() == names
+    out = qik(root, "-n", "1")
+    assert out.returncode == 0, out.stderr
+    assert "dir=my/module/a imp=my.module.a" in out.stdout
+    assert "dir=my/module/b imp=my.module.b" in out.stdout
+    assert "dir=plain imp=plain" in out.stdout
+    assert "dir=lib/c imp=lib.c" in out.stdout
+    # The glob dep covers the module's folder: an edit there makes only its runnable cold.
+    (root / "my/module/a/x.py").write_text("x = 1\n")
+    cold = qik(root, "--cache-status", "cold", "--ls")
+    assert cold.stdout.split() == ["lint@my.module.a"]
+    # Under [defaults] python-path, a dotted module is a folder below it.
+    (root / "qik.toml").write_text(toml + '\n[defaults]\npython-path = "src"\n')
+    assert "dir=src/lib/c imp=lib.c" in qik(root, "lint@c").stdout
+
+
 def test_cache_status_and_fail(modules_repo: Path, qik: Qik) -> None:
     check = ("--cache", "repo", "--cache-status", "cold", "--fail", "--ls")
     cold = qik(modules_repo, *check)

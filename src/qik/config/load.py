@@ -23,7 +23,7 @@ from qik.config.sections import (
     parse_pydist,
     parse_pygraph,
 )
-from qik.config.spaces import DEFAULT_SPACE, parse_spaces
+from qik.config.spaces import DEFAULT_SPACE, dotted_path, parse_spaces
 from qik.config.validate import Fields, Loc, as_table, fields
 
 __all__ = ["build_project", "find_root", "load_project"]
@@ -77,10 +77,16 @@ def build_project(
         caches=frozenset((*BUILTIN_CACHES, *caches)),
         spaces=frozenset((DEFAULT_SPACE, *spaces_table)),
     )
-    spaces = parse_spaces(spaces_table, _loc(top, "spaces"), top.get("modules"), refs)
+    defaults = top.get_or("defaults", lambda v, at: parse_defaults(v, at, refs), Defaults())
+    spaces = parse_spaces(
+        spaces_table,
+        _loc(top, "spaces"),
+        top.get("modules"),
+        refs,
+        lambda path: dotted_path(path, source.root, defaults.python_path),
+    )
     modules = {module.name: module for space in spaces.values() for module in space.modules}
     ctx = load_context(top.get("vars"), top.get("ctx"), _loc(top, "ctx"), refs, profile, environ)
-    defaults = top.get_or("defaults", lambda v, at: parse_defaults(v, at, refs), Defaults())
     commands: dict[str, Command] = top.get_or(
         "commands", lambda v, at: parse_commands(v, at, refs, None), {}
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from qik.config.refs import Refs
@@ -21,7 +21,7 @@ from qik.config.validate import (
     wrong_type,
 )
 
-__all__ = ["DEFAULT_SPACE", "parse_spaces", "parse_venv"]
+__all__ = ["DEFAULT_SPACE", "dotted_path", "parse_spaces", "parse_venv"]
 
 DEFAULT_SPACE = "default"
 SPACE_KEYS = ("root", "modules", "fence", "venv", "dotenv")
@@ -36,15 +36,23 @@ _Located = tuple[Module, Loc]
 
 
 def parse_spaces(
-    spaces: dict[str, object], loc: Loc, legacy_modules: tuple[Loc, object] | None, refs: Refs
+    spaces: dict[str, object],
+    loc: Loc,
+    legacy_modules: tuple[Loc, object] | None,
+    refs: Refs,
+    module_path: Callable[[str], str] = str,
 ) -> dict[str, Space]:
-    """All spaces by name; "default" always exists and gets the top-level modules first."""
+    """All spaces by name; "default" always exists and gets the top-level modules first.
+
+    ``module_path`` turns a module's path as written into its folder (see ``dotted_path``).
+    """
     located: dict[str, tuple[Space, tuple[_Located, ...]]] = {
-        name: _parse_space(name, spec, loc / name, refs) for name, spec in spaces.items()
+        name: _parse_space(name, spec, loc / name, refs, module_path)
+        for name, spec in spaces.items()
     }
     default, default_modules = located.get(DEFAULT_SPACE, (Space(DEFAULT_SPACE), ()))
     if legacy_modules is not None:
-        legacy = _parse_modules(legacy_modules[1], legacy_modules[0], DEFAULT_SPACE)
+        legacy = _parse_modules(legacy_modules[1], legacy_modules[0], DEFAULT_SPACE, module_path)
         default_modules = (*legacy, *default_modules)
         default = replace(default, modules=tuple(module for module, _ in default_modules))
     # "default" first: its top-level modules are usually written first, and errors about
@@ -56,14 +64,16 @@ def parse_spaces(
 
 
 def _parse_space(
-    name: str, spec: object, loc: Loc, refs: Refs
+    name: str, spec: object, loc: Loc, refs: Refs, module_path: Callable[[str], str]
 ) -> tuple[Space, tuple[_Located, ...]]:
     # qik 0.2: `[spaces] app = "requirements-app.txt"` is a space with only a venv.
     if isinstance(spec, str | list):
         return Space(name=name, venv=parse_venv(spec, loc, refs)), ()
     f = fields(spec, loc, SPACE_KEYS)
     no_modules: tuple[_Located, ...] = ()
-    modules = f.get_or("modules", lambda v, at: _parse_modules(v, at, name), no_modules)
+    modules = f.get_or(
+        "modules", lambda v, at: _parse_modules(v, at, name, module_path), no_modules
+    )
     no_fence: bool | tuple[FenceEntry, ...] = False
     space = Space(
         name=name,
@@ -76,22 +86,40 @@ def _parse_space(
     return space, modules
 
 
-def _parse_modules(value: object, loc: Loc, space: str) -> tuple[_Located, ...]:
+def _parse_modules(
+    value: object, loc: Loc, space: str, module_path: Callable[[str], str]
+) -> tuple[_Located, ...]:
     return tuple(
-        (_parse_module(item, loc / i, space), loc / i)
+        (_parse_module(item, loc / i, space, module_path), loc / i)
         for i, item in enumerate(as_list(value, loc))
     )
 
 
-def _parse_module(value: object, loc: Loc, space: str) -> Module:
+def _parse_module(
+    value: object, loc: Loc, space: str, module_path: Callable[[str], str]
+) -> Module:
     # qik 0.2: a string is both the module's name and its path.
     if isinstance(value, str):
-        return Module(name=_module_name(value, loc), path=as_rel_path(value, loc), space=space)
+        path = module_path(as_rel_path(value, loc))
+        return Module(name=_module_name(value, loc), path=path, space=space)
     if not isinstance(value, dict):
         raise wrong_type(loc, "a path string or a {name, path} table", value, '"app/api"')
     f = fields(value, loc, ("name", "path"))
     name = _module_name(f.req("name", as_str), loc / "name")
-    return Module(name=name, path=f.req("path", as_rel_path), space=space)
+    return Module(name=name, path=module_path(f.req("path", as_rel_path)), space=space)
+
+
+def dotted_path(path: str, root: Path, python_path: str) -> str:
+    """A module's folder from the root. A dotted import path (``my.module.a``, as qik's
+    first releases and its blog post wrote modules) is the folder ``my/module/a`` under
+    ``[defaults] python-path``, unless a folder named exactly ``my.module.a`` exists.
+    Anything with a ``/``, or that isn't a dotted name, is a path as written."""
+    parts = path.split(".")
+    if "/" in path or len(parts) < 2 or parts[-1] in ("py", "pyi"):
+        return path
+    if not all(part.isidentifier() for part in parts) or (root / path).is_dir():
+        return path
+    return str(PurePosixPath(python_path.removeprefix("./"), *parts))
 
 
 def _module_name(name: str, loc: Loc) -> str:
