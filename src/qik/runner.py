@@ -515,14 +515,13 @@ class Run:
         except FileNotFoundError:
             pass
 
-    def settle(self, name: str) -> None:
+    def settle(self, result: Result) -> None:
         """A finished runnable's output becomes ``._qik/out/<name>.out`` (atomically: a
         reader sees one whole log, this run's or a concurrent run's)."""
-        live = self._live.pop(name, None)
-        if live is not None:
-            # Already done by the worker if it sent the log back: then this fails, quietly.
+        live = self._live.pop(result.name, None)
+        if live is not None and result.log is None:  # a log sent back was moved already
             with contextlib.suppress(OSError):
-                os.replace(live, self._out(name))
+                os.replace(live, self._out(result.name))
 
 
 def _sweep_live(out: Path) -> None:

@@ -231,7 +231,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         def finished(self, result: Any) -> None:
             run.observe(result)
             console.finished(result)
-            run.settle(result.name)
+            run.settle(result)
 
         def tick(self) -> None:
             console.tick()

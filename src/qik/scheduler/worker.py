@@ -8,6 +8,7 @@ shares nothing with the main process but the file system.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import os
 import signal
@@ -71,7 +72,8 @@ class ColdOutcome:
     timed_out: bool = False
     stored: bool = False
     warnings: tuple[str, ...] = ()
-    log: bytes | None = None  # the whole output, if small and the request asked to settle
+    # The whole output, if small and moved to the request's ``settle_path``.
+    log: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -255,12 +257,15 @@ def _small_log(output: Path) -> bytes | None:
 
 
 def _settled(req: ColdRequest, output: Path, outcome: ColdOutcome) -> ColdOutcome:
-    """Move the output to ``req.settle_path`` if the log travels in the outcome (else the
-    main process reads the file where it is, and moves it once shown)."""
+    """Move the output to ``req.settle_path`` if the log travels in the outcome. A log
+    comes back only if it was moved: else the main process reads the file where it is,
+    and moves it once shown."""
     if outcome.log is None or req.settle_path is None:
         return outcome
-    with contextlib.suppress(OSError):  # the main process tries again, as quietly
+    try:
         os.replace(output, req.settle_path)
+    except OSError:
+        return dataclasses.replace(outcome, log=None)
     return outcome
 
 
