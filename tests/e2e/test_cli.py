@@ -59,6 +59,32 @@ def test_ls_json(modules_repo: Path, qik: Qik) -> None:
     assert all(len(r["dep_hash"]) >= 32 for r in rows)
 
 
+def test_cache_selects_no_uncached_command(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # A command without deps is never cached, even under [defaults] cache = "repo": the CI
+    # guide's check must be able to pass, and `qik --cache repo` runs only cached commands.
+    toml = """
+[defaults]
+cache = "repo"
+
+[commands.fmt]
+exec = "echo fmt"
+
+[commands.lock]
+exec = "echo lock"
+deps = ["requirements.in"]
+"""
+    root = make_repo({"qik.toml": toml, "requirements.in": "six\n"})
+    check = ("--cache", "repo", "--cache-status", "cold", "--fail", "--ls")
+    cold = qik(root, *check)
+    assert (cold.returncode, cold.stdout.split()) == (1, ["lock"])
+    ran = qik(root, "--cache", "repo")
+    assert ran.returncode == 0, ran.stderr
+    assert "fmt" not in ran.stdout
+    warm = qik(root, *check)
+    assert (warm.returncode, warm.stdout) == (0, "")
+    assert qik(root, "--cache-status", "cold", "--ls").stdout.split() == ["fmt"]
+
+
 def test_dotted_modules_are_import_paths(make_repo: Callable[..., Path], qik: Qik) -> None:
     # The blog post's example: modules written as dotted import paths.
     toml = """

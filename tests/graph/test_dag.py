@@ -42,6 +42,7 @@ def _select(project: Project, **kwargs: object) -> list[str]:
         ({"modules": ("a",)}, ["lint@a", "test@a"]),
         ({"tags": ("py",)}, ["lint@a", "lint@b"]),
         ({"caches": ("repo",)}, ["check"]),
+        ({"caches": ("local",)}, ["lint@a", "lint@b", "test@a", "test@b"]),  # fmt: never cached
         ({"names": ("fmt", "lint")}, ["lint@a", "lint@b", "fmt"]),
     ],
 )

@@ -113,7 +113,7 @@ def select(
 
     Names, modules, spaces and tags narrow the set, then ``narrow`` (``--since``); then
     upstream runnables join unless the run (or the dep) is isolated; then ``--cache``
-    narrows again.
+    narrows again, to cached runnables of those caches.
     """
     chosen = _by_names(dag, selector.names)
     chosen = _by_modules(dag, chosen, selector.modules, set(known_modules))
@@ -125,7 +125,13 @@ def select(
         chosen = narrow(chosen)
     chosen = _with_upstream(dag, chosen, selector.isolated)
     if selector.caches:
-        chosen = {n for n in chosen if dag.runnables[n].cache in selector.caches}
+        # A runnable without deps is never cached: its results go to no cache, so no
+        # --cache selects it (else `--cache repo --cache-status cold --fail` never passes).
+        chosen = {
+            n
+            for n in chosen
+            if dag.runnables[n].is_cached and dag.runnables[n].cache in selector.caches
+        }
     return [name for name in dag.order if name in chosen]
 
 
