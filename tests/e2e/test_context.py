@@ -64,3 +64,22 @@ def test_bad_env_values_are_coded(make_repo: Callable[..., Path], qik: Qik) -> N
         assert result.returncode == 2, env
         assert f"error[{code}]" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_var_declared_with_a_dash(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # {ctx.my-var} and {ctx.my_var} both name a var declared as "my-var" (env: MY_VAR).
+    toml = """
+vars = [{name = "my-var", default = "d"}]
+
+[commands.show]
+exec = "echo a={ctx.my-var} b={ctx.my_var}"
+
+[ctx.ci.project]
+my-var = "ci"
+"""
+    root = make_repo({"qik.toml": toml})
+    out = qik(root)
+    assert out.returncode == 0, out.stderr
+    assert "a=d b=d" in out.stdout
+    assert "a=x b=x" in qik(root, env={"PROJECT__MY_VAR": "x"}).stdout
+    assert "a=ci b=ci" in qik(root, "-p", "ci").stdout

@@ -117,7 +117,7 @@ def _module_field(module: Module | None, field: str, where: str, python_path: st
 def _ctx_field(project: Project, path: str, where: str) -> str:
     if path == "qik.arch":
         return arch()
-    name = path.removeprefix("project.")
+    name = _declared_name(project, path.removeprefix("project."))
     if name.startswith("qik."):
         value: object = project.qik_options.get(name[4:])
     elif name in project.ctx_values:
@@ -136,6 +136,14 @@ def _ctx_field(project: Project, path: str, where: str) -> str:
             hint=f'declare it: vars = ["{name}"]',
         )
     return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _declared_name(project: Project, name: str) -> str:
+    """The var as declared: templates read ``{ctx.my-var}`` as ``my_var``, and a var may be
+    declared either way (its environment variable is ``MY_VAR`` for both)."""
+    if name in project.vars or "_" not in name:
+        return name
+    return next((var for var in project.vars if var.replace("-", "_") == name), name)
 
 
 def pyimport(path: str, python_path: str) -> str:
