@@ -239,6 +239,8 @@ def _is_sleep(proc: psutil.Process) -> bool:
         ("vars = ['token']\n[commands.x]\nexec = 'echo {ctx.token}'", "missing-var"),
         # {module...} in a project without modules: an error, not a command with no runnables
         ("[commands.x]\nexec = 'ruff check {module.dir}'", "invalid-template"),
+        # an artifact outside the project could never be restored
+        ("[commands.x]\nexec = 'a'\ndeps = ['a']\nartifacts = ['../out.txt']", "invalid-value"),
     ],
 )
 def test_config_errors_are_coded(

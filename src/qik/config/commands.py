@@ -88,6 +88,22 @@ def _check_name(name: str, loc: Loc) -> None:
         )
 
 
+def _as_artifacts(value: object, loc: Loc) -> tuple[str, ...]:
+    """Artifact globs: files the command writes inside the project, so never absolute and
+    never through ``..`` (a stored result could not restore them)."""
+    patterns = as_str_list(value, loc)
+    for i, pattern in enumerate(patterns):
+        if not pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+            raise config_error(
+                "invalid-value",
+                loc / i,
+                f'"{pattern}" is not a pattern of files inside the project',
+                'write artifacts relative to the project root, without "..", '
+                'e.g. artifacts = ["requirements.txt"]',
+            )
+    return patterns
+
+
 def _parse_command(name: str, spec: object, loc: Loc, refs: Refs, module: str | None) -> Command:
     if isinstance(spec, str):
         return Command(name=name, exec=spec, module=module)
@@ -99,7 +115,7 @@ def _parse_command(name: str, spec: object, loc: Loc, refs: Refs, module: str | 
         # qik 0.2 allows no exec: such a command only groups its command deps.
         exec=f.get_or("exec", as_str, ""),
         deps=f.get_or("deps", parse_deps, ()),
-        artifacts=f.get_or("artifacts", as_str_list, ()),
+        artifacts=f.get_or("artifacts", _as_artifacts, ()),
         cache=f.opt("cache", refs.cache),
         cache_when=f.opt("cache-when", as_cache_when),
         tags=f.get_or("tags", as_str_list, ()),
