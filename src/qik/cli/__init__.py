@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import gc
 import os
 import signal
 import sys
@@ -107,6 +108,11 @@ def _run(argv: list[str]) -> int:
     """A plain ``qik ...`` without typer; typer for anything ``fastargs`` is unsure of."""
     if os.environ.get(_COMPLETE_VAR):
         return _click_main(argv)
+    # A run allocates a few objects per file and per runnable and frees them by reference
+    # counting; with the default threshold the cycle collector ran some 85 times in a
+    # cached run of 900 runnables (15 ms, more as the heap grows) and found next to
+    # nothing. It still runs, after every 100,000 net allocations.
+    gc.set_threshold(100_000, 20, 20)
     if not _HELP.intersection(argv):
         from qik import early
 
