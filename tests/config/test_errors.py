@@ -176,6 +176,7 @@ CASES: list[tuple[str, Mapping[str, str] | str, str, str]] = [
     ("timeout-zero", CMD + "timeout = 0\n", "invalid-value", "commands.lint.timeout"),
     ("timeout-inf", CMD + "timeout = inf\n", "invalid-value", "commands.lint.timeout"),
     ("timeout-nan", CMD + "timeout = nan\n", "invalid-value", "commands.lint.timeout"),
+    ("python-path-abs", '[defaults]\npython-path = "/src"\n', "invalid-value", "python-path"),
     ("artifact-up", CMD + 'artifacts = ["../x"]\n', "invalid-value", "commands.lint.artifacts[0]"),
     ("artifact-abs", CMD + 'artifacts = ["a", "/x"]\n', "invalid-value", "lint.artifacts[1]"),
     (

@@ -241,6 +241,7 @@ def _is_sleep(proc: psutil.Process) -> bool:
         ("[commands.x]\nexec = 'ruff check {module.dir}'", "invalid-template"),
         # an artifact outside the project could never be restored
         ("[commands.x]\nexec = 'a'\ndeps = ['a']\nartifacts = ['../out.txt']", "invalid-value"),
+        ("[defaults]\npython-path = '/usr/lib'\n[commands.x]\nexec = 'a'", "invalid-value"),
     ],
 )
 def test_config_errors_are_coded(

@@ -12,6 +12,7 @@ from qik.config.validate import (
     Fields,
     Loc,
     as_bool,
+    as_rel_path,
     as_str,
     as_strs,
     as_table,
@@ -100,7 +101,7 @@ def parse_defaults(value: object, loc: Loc, refs: Refs) -> Defaults:
     return Defaults(
         cache=f.get_or("cache", refs.cache, "local"),
         cache_when=f.get_or("cache-when", as_cache_when, "success"),
-        python_path=f.get_or("python-path", as_str, "."),
+        python_path=f.get_or("python-path", as_rel_path, "."),
         venv=f.opt("venv", lambda v, at: parse_venv(v, at, refs)),
         dotenv=f.get_or("dotenv", as_strs, ()),
     )
