@@ -23,6 +23,9 @@ _ALIASES = {"cache": "default_cache", "module": "modules", "space": "spaces", "t
 
 @dataclass(frozen=True)
 class Options:
+    """Every runner option of one run: the command line over ``QIK__<OPTION>`` over the
+    profile's ``[ctx.NAME.qik]`` over the defaults (``merge_options``)."""
+
     commands: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
     spaces: tuple[str, ...] = ()

@@ -23,6 +23,8 @@ __all__ = ["Fingerprint", "Lookup", "PlanEntry", "fingerprint", "fingerprint_all
 
 @dataclass(frozen=True)
 class Fingerprint:
+    """A runnable's dep hash and the labelled digests it was made of."""
+
     dep_hash: str
     deps: tuple[DepDigest, ...]
 
@@ -32,6 +34,8 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class PlanEntry:
+    """A selected runnable, its fingerprint, and the stored result found for it, if any."""
+
     runnable: Runnable
     fingerprint: Fingerprint
     manifest: Manifest | None = None

@@ -74,6 +74,8 @@ def summary_line(results: Mapping[str, Result], wall: float) -> str:
 
 @dataclass
 class BaseConsole:
+    """What every console shares: how a log is written, how much is said."""
+
     write_log: LogWriter
     verbosity: int = 1
     out: TextIO = field(default_factory=lambda: sys.stdout)

@@ -41,6 +41,8 @@ class FileSource(Protocol):
 
 @dataclass(frozen=True)
 class DepDigest:
+    """One labelled input of a dep hash, as recorded in the manifest for ``:explain``."""
+
     label: str  # "glob:src/**.py", "const:<val>", "pydist:ruff", "command:lint@a", ...
     digest: str
     files: tuple[tuple[str, str], ...] = ()  # (path, blob id) of every file covered

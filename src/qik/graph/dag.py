@@ -16,6 +16,8 @@ __all__ = ["Dag", "Selector", "build_dag", "select"]
 
 @dataclass(frozen=True)
 class Dag:
+    """The runnables of a project and what each waits for, in a topological order."""
+
     runnables: Mapping[str, Runnable]
     upstream: Mapping[str, tuple[str, ...]]  # runnable -> the runnables it waits for
     order: tuple[str, ...]  # topological: upstream first
@@ -30,6 +32,8 @@ class Dag:
 
 @dataclass(frozen=True)
 class Selector:
+    """What the command line selects: names, modules, spaces, tags, caches."""
+
     names: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
     spaces: tuple[str, ...] = ()
