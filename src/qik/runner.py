@@ -51,6 +51,12 @@ def out_path(root: Path, name: str) -> Path:
     return root / "._qik" / "out" / f"{quote(name, safe='@-_.')}.out"
 
 
+# A local result stored less than this long ago is not marked as used again when it
+# replays: gc's order of last use is kept to within this, and a fully cached run skips a
+# file-system write per runnable.
+_RECENT = 3600.0
+
+
 @dataclass
 class Caches:
     """The stores of one run, opened lazily: only what the plan touches is read.
@@ -67,6 +73,7 @@ class Caches:
     _readers: dict[str, MirrorReader | None] = field(default_factory=dict)
     _remotes: dict[str, RemoteCache | None] = field(default_factory=dict)
     _looked_up: dict[str, str] = field(default_factory=dict)  # runnable -> dep hash
+    _recent: set[str] = field(default_factory=set)  # local hits stored within _RECENT
     _usage: RunUsage | None = None
     _finished: set[str] = field(default_factory=set)
     _restored: dict[Path, RestoredFile] = field(default_factory=dict)  # by the last pulls
@@ -144,6 +151,8 @@ class Caches:
             reader = self._reader(name)
             found = None if reader is None else reader.read(dep_hash)
             if found is not None:
+                if name == "local" and time.time() - found.created < _RECENT:
+                    self._recent.add(runnable.name)
                 return found, name
         return None
 
@@ -206,7 +215,7 @@ class Caches:
             usage.misses += 1
             return
         usage.hit(result.source or "local")
-        if result.source == "local":
+        if result.source == "local" and result.name not in self._recent:
             self.local.touch_manifest(dep_hash)
 
     def save_usage(self) -> None:
