@@ -510,11 +510,10 @@ class Run:
             return
         log = self._replayed.pop(result.name, None)
         if log is not None:
-            import shutil
-
             with log:
                 log.seek(0)
-                shutil.copyfileobj(log, stream)
+                while chunk := log.read(1 << 20):
+                    stream.write(chunk)
             return
         path = self._live.get(result.name) or self._out(result.name)
         try:

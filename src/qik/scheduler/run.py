@@ -11,11 +11,13 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from qik.scheduler.worker import BATCH_BUDGET, BatchOutcome, ColdOutcome, ColdRequest, run_batch
+
+if TYPE_CHECKING:  # concurrent.futures (and its logging) only once a pool is used
+    from concurrent.futures import Executor, Future
 
 __all__ = ["Job", "Reporter", "Result", "Scheduler", "Status"]
 
@@ -197,6 +199,8 @@ class Scheduler:
         ready: deque[str],
         waiting: dict[str, int],
     ) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
         done, _ = wait(list(running), timeout=self._tick, return_when=FIRST_COMPLETED)
         self._reporter.tick()
         for future in done:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -285,6 +283,8 @@ def _output(req: ColdRequest) -> tuple[Path, int, tuple[str, ...]]:
             os.makedirs(os.path.dirname(req.out_path), exist_ok=True)
             return output, os.open(req.out_path, flags, 0o666), ()
     except OSError as exc:
+        import tempfile
+
         fd, name = tempfile.mkstemp(prefix="qik-", suffix=".out")
         return (
             Path(name),
@@ -363,6 +363,8 @@ def _encode_inputs(inputs: tuple[tuple[str, str], ...]) -> bytes:
 
 def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """Files under ``root`` matching the artifact globs, as sorted posix paths."""
+    import glob
+
     found: set[str] = set()
     warnings: list[str] = []
     for pattern in patterns:

@@ -6,7 +6,6 @@ with its reason, so ``verify`` can list it and ``gc`` can delete it.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from qik.store.cas import Store, StoredManifest, StoredObject
@@ -36,6 +35,8 @@ class Inventory:
 
 
 def take_inventory(store: Store, *, threads: int = TRANSFER_THREADS) -> Inventory:
+    from concurrent.futures import ThreadPoolExecutor  # gc and verify only, not a run
+
     listed = {m.dep_hash: m for m in store.list_manifests()}
     objects = {o.digest: o for o in store.iter_objects()}
     manifests: dict[str, Manifest] = {}

@@ -10,15 +10,17 @@ team cost one upload.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from qik.store.backend import atomic_file
 from qik.store.cas import Store
 from qik.store.manifest import ArtifactEntry, Manifest, ObjectRef
 from qik.store.paths import safe_artifact_path
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = [
     "TRANSFER_THREADS",
@@ -177,6 +179,8 @@ def _map(fn: Callable[[_T], bool], items: tuple[_T, ...], threads: int) -> list[
     started."""
     if threads <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # not on a run that replays only
+
     pool = ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="qik-sync")
     try:
         futures: list[Future[bool]] = [pool.submit(fn, item) for item in items]
