@@ -67,7 +67,7 @@ def _convert(name: str, value: object, source: str) -> object:
         if kind.startswith("int"):
             if isinstance(value, bool):
                 raise ValueError
-            return int(str(value))
+            return _in_range(name, int(str(value)), source)
         if name == "cache_status" and value not in get_args(CacheStatus):
             raise ValueError
         return str(value)
@@ -77,6 +77,22 @@ def _convert(name: str, value: object, source: str) -> object:
             code="invalid-option",
             hint=f"expected {kind.replace('tuple[str, ...]', 'a comma-separated list')}",
         ) from None
+
+
+# Integer options and their bounds (None: no upper bound), as a profile's are checked.
+_RANGES: dict[str, tuple[int, int | None]] = {"workers": (1, None), "verbosity": (0, 2)}
+
+
+def _in_range(name: str, value: int, source: str) -> int:
+    low, high = _RANGES.get(name, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"{low} to {high}"
+        raise QikError(
+            f"{source}: {value} is out of range for option {name.replace('_', '-')}",
+            code="invalid-option",
+            hint=f"use a value of {bounds}",
+        )
+    return value
 
 
 def _to_bool(value: object) -> bool:
@@ -138,5 +154,9 @@ def merge_options(
     merged: dict[str, object] = {}
     merged.update(profile_options(profile_values or {}, profile))
     merged.update(env_options(environ))
-    merged.update({k: v for k, v in flags.items() if v is not None and v != ()})
+    given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    for name, value in given.items():
+        if name in _RANGES and isinstance(value, int):
+            _in_range(name, value, f"--{name.replace('_', '-')}")
+    merged.update(given)
     return dataclasses.replace(Options(), **merged)  # type: ignore[arg-type]  # checked above

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from qik.errors import QikError
@@ -56,3 +60,30 @@ def test_errors(env: dict[str, str], profile: dict[str, object], code: str) -> N
     with pytest.raises(QikError) as info:
         merge_options({}, profile, "ci", environ=env)
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    "flags, env, where",
+    [
+        ({"workers": 0}, {}, "--workers: 0"),
+        ({"workers": -1}, {}, "--workers: -1"),
+        ({"verbosity": 9}, {}, "--verbosity: 9"),
+        ({}, {"QIK__WORKERS": "0"}, "QIK__WORKERS: 0"),
+        ({}, {"QIK__VERBOSITY": "7"}, "QIK__VERBOSITY: 7"),
+    ],
+)
+def test_out_of_range(flags: dict[str, object], env: dict[str, str], where: str) -> None:
+    with pytest.raises(QikError) as info:
+        merge_options(flags, {}, "ci", environ=env)
+    assert info.value.code == "invalid-option"
+    assert where in info.value.message
+
+
+def test_out_of_range_from_the_cli(
+    make_repo: Callable[..., Path], qik: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    root = make_repo({"qik.toml": '[commands.a]\nexec = "echo a"\n'})
+    for args in (["-n", "0"], ["-v", "9"]):
+        done = qik(root, *args)
+        assert done.returncode == 2, done.stdout
+        assert "invalid-option" in done.stderr and "Traceback" not in done.stderr
