@@ -37,6 +37,13 @@ MakeEnv = Callable[[Project, FileIndex], DepEnv]
 
 def base_revision(root: Path, ref: str) -> str:
     """The merge base of ``ref`` and HEAD, with errors that say how to get there."""
+    if git.repo_root(root) is None:
+        raise QikError(
+            f"--since {ref}: {root} is not in a git repository, so it has no history to "
+            "compare with",
+            code="since-no-repo",
+            hint="run qik --since inside a git clone, or run without --since",
+        )
     if not git.rev_exists(root, ref):
         raise QikError(
             f"--since {ref}: no such revision in this clone",

@@ -110,3 +110,13 @@ def test_unknown_ref_in_a_shallow_clone(
     assert "error[since-unknown-ref]" in result.stderr
     assert "shallow" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_outside_a_git_repository(tmp_path: Path, qik: Qik) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "qik.toml").write_text('[commands.a]\nexec = "echo a"\ndeps = ["qik.toml"]\n')
+    result = qik(root, "--since", "main")
+    assert result.returncode == 2
+    assert "error[since-no-repo]" in result.stderr
+    assert "Traceback" not in result.stderr
