@@ -329,11 +329,7 @@ def _load_json(data: bytes) -> object:
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestInvalid(f"larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        doc: object = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_object_without_duplicates,
-            parse_constant=_reject_constant,
-        )
+        doc: object = _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, RecursionError) as exc:
         raise ManifestInvalid(f"not JSON: {type(exc).__name__}") from None
     except ValueError as exc:  # JSONDecodeError, and ints past the digit limit
@@ -351,6 +347,12 @@ def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, obj
 
 def _reject_constant(name: str) -> object:
     raise ManifestInvalid(f"not JSON: {name} is not a number")
+
+
+# One decoder for every manifest read (``json.loads`` with options builds one per call).
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant
+)
 
 
 def _built(cls: type[_T], **fields: object) -> _T:
