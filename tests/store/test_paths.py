@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qik.store.paths import UnsafePath, check_artifact_path, check_relpath, safe_artifact_path
 
@@ -119,3 +121,12 @@ def test_the_target_itself_may_be_a_symlink(tmp_path: Path) -> None:
     # Restores rename over the link, replacing it rather than writing through it.
     os.symlink(tmp_path / "elsewhere", tmp_path / "out")
     assert safe_artifact_path(tmp_path, "out") == tmp_path / "out"
+
+
+@given(st.text(alphabet="ab._-/\\:\x00é" + "0", max_size=300))
+@settings(max_examples=2000, deadline=None)
+def test_the_plain_path_shortcut_accepts_only_what_the_full_checks_accept(rel: str) -> None:
+    from qik.store import paths
+
+    if paths._PLAIN.fullmatch(rel) and len(rel) <= paths._MAX_SEGMENT_BYTES:
+        assert paths._any_relpath_problem(rel) is None

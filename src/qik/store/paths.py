@@ -26,6 +26,9 @@ _MAX_SEGMENT_BYTES = 255  # NAME_MAX on Linux and macOS
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # "C:x" is a relative posix path but names a drive on Windows.
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Segments of ASCII letters, digits, "_", "-" and ".", none empty or starting with ".":
+# nothing the checks below reject.
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 
 class StoreError(Exception):
@@ -93,6 +96,12 @@ def safe_artifact_path(root: Path, rel: str) -> Path:
 def _relpath_problem(rel: str) -> str | None:
     if not isinstance(rel, str):
         return "not a string"
+    if len(rel) <= _MAX_SEGMENT_BYTES and _PLAIN.fullmatch(rel):
+        return None  # the usual key or path, at once (a cached run checks one per runnable)
+    return _any_relpath_problem(rel)
+
+
+def _any_relpath_problem(rel: str) -> str | None:
     if not rel:
         return "empty"
     if len(rel) > MAX_PATH_CHARS:
