@@ -173,3 +173,15 @@ def test_artifact_glob_patterns(make_repo: Callable[..., Path], qik: Qik, tmp_pa
         (root / rel).unlink()
     assert qik(root, "gen").returncode == 0
     assert (root / "gen/sub/b.txt").read_text() == "b\n"
+
+
+def test_an_ascii_only_output_encoding(make_repo: Callable[..., Path], qik: Qik) -> None:
+    """qik's headers ("──", "✓", "↺") can't be written in ASCII: they print replaced,
+    the logs come through, and nothing fails (it was a UnicodeEncodeError)."""
+    toml = '[commands.a]\nexec = "echo hello"\ndeps = ["qik.toml"]\n'
+    root = make_repo({"qik.toml": toml})
+    for expected in ("1 ran", "1 replayed"):
+        done = qik(root, env={"PYTHONIOENCODING": "ascii"})
+        assert done.returncode == 0, done.stderr
+        assert "hello" in done.stdout and expected in done.stdout
+        assert "Traceback" not in done.stderr

@@ -64,6 +64,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _printable_everywhere()
     argv = sys.argv[1:]
     if argv and argv[0].startswith(":"):
         from qik.cli.meta import run_meta
@@ -102,6 +103,18 @@ def _leave(code: int) -> NoReturn:
     with contextlib.suppress(OSError):
         sys.stderr.flush()
     os._exit(code)
+
+
+def _printable_everywhere() -> None:
+    """An output encoding that can't write qik's own characters ("──", "✓": an ASCII
+    ``PYTHONIOENCODING``) prints them replaced, rather than failing the run on a
+    UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower()
+        reconfigure = getattr(stream, "reconfigure", None)
+        strict = getattr(stream, "errors", None) == "strict"
+        if reconfigure is not None and strict and not encoding.startswith("utf"):
+            reconfigure(errors="replace")
 
 
 def _run(argv: list[str]) -> int:

@@ -111,6 +111,18 @@ class BaseConsole:
         self.write_log(result, buffer)
         buffer.flush()
 
+    def _print_with_log(self, line: str, result: Result) -> None:
+        """``line`` and the log in one write to the stream underneath (a write per runnable
+        matters when 900 replays print)."""
+        buffer = self.out.buffer if hasattr(self.out, "buffer") else None
+        if buffer is None:
+            print(line, end="", file=self.out, flush=True)
+            return
+        self.out.flush()
+        buffer.write(line.encode(self.out.encoding or "utf-8", self.out.errors or "strict"))
+        self.write_log(result, buffer)
+        buffer.flush()
+
     def _shows_log(self, result: Result) -> bool:
         if result.status == "skipped" or self.verbosity == 0:
             return False
@@ -135,10 +147,10 @@ class PlainConsole(BaseConsole):
                 print(f"::group::{header}", file=self.out, flush=True)
                 self._print_log(result)
                 print("::endgroup::", file=self.out, flush=True)
+            elif self._shows_log(result):
+                self._print_with_log(f"── {header}\n", result)
             else:
                 print(f"── {header}", file=self.out, flush=True)
-                if self._shows_log(result):
-                    self._print_log(result)
         if self.github and result.status == "failed":
             print(f"::error title=qik: {result.name} failed::{describe(result)}", file=self.out)
         super().finished(result)
