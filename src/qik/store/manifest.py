@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -59,6 +60,7 @@ _SIGNATURE = re.compile(r"[a-z0-9-]{1,32}:[0-9a-f]{16,512}")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _CHECKSUM = re.compile(r"sha256:([0-9a-f]{64})")
 _UNSEALED = b'"sha256:' + b"0" * 64 + b'"'
+_UNSEALED_TEXT = _UNSEALED.decode("ascii")
 _SIGNING_ALGORITHM = "hmac-sha256"
 _SIGNING_DOMAIN = b"qik-manifest-signature\x00"
 
@@ -204,8 +206,11 @@ class Manifest:
         return (*log, *(entry.ref for entry in self.artifacts), *inputs)
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON: sorted keys, ASCII only, two-space indent, one trailing newline."""
-        return self.encoded(_canonical)
+        """Canonical JSON: sorted keys, ASCII only, two-space indent, one trailing newline.
+
+        The same bytes as ``self.encoded(_canonical)``, written by ``_write``."""
+        data = _write(self).encode("ascii")
+        return _seal(data) if self.format >= 2 else data
 
     def encoded(self, dump: Callable[[dict[str, object]], str]) -> bytes:
         """The manifest as ``dump`` writes its JSON document (ASCII only), with the
@@ -269,7 +274,76 @@ def _mac(manifest: Manifest, key: bytes) -> str:
 
 
 def _canonical(doc: dict[str, object]) -> str:
+    """The canonical encoding of FORMAT.md, by definition: the reference for ``_write``."""
     return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+# What ``json.dumps`` writes for each kind of value: the C string escaper (ensure_ascii),
+# and the plain int and float reprs (so an IntEnum is written as a number).
+_string = encode_basestring_ascii
+_int = int.__repr__
+_float = float.__repr__
+
+
+def _write(manifest: Manifest) -> str:
+    """``_canonical(_encode(manifest))``, byte for byte, for the manifest's fixed schema.
+
+    With ``indent``, ``json.dumps`` runs its pure-Python encoder, a generator per nested
+    value; writing the known keys in their sorted order is several times faster (a pool
+    worker writes one manifest per cold runnable). ``_string`` is the escaper that
+    ``json.dumps`` itself calls; ``tests/store/test_canonical.py`` holds the two equal
+    over arbitrary manifests. Keys, sorted: artifacts, checksum (format 2), created,
+    dep_hash, deps, duration, exit_code, format, inputs, log, qik_version, runnable,
+    signature. Empty lists and objects are ``[]`` and ``{}`` on one line.
+    """
+    s = _string
+    if manifest.artifacts:
+        artifacts = (
+            "[\n"
+            + ",\n".join(
+                [
+                    f'    {{\n      "digest": {s(a.digest)},\n      "mode": {_int(a.mode)},'
+                    f'\n      "path": {s(a.path)},\n      "size": {_int(a.size)}\n    }}'
+                    for a in manifest.artifacts
+                ]
+            )
+            + "\n  ]"
+        )
+    else:
+        artifacts = "[]"
+    if manifest.deps:
+        deps = (
+            "{\n"
+            + ",\n".join([f"    {s(k)}: {s(v)}" for k, v in sorted(manifest.deps.items())])
+            + "\n  }"
+        )
+    else:
+        deps = "{}"
+    checksum = '\n  "checksum": ' + _UNSEALED_TEXT + "," if manifest.format >= 2 else ""
+    signature = "null" if manifest.signature is None else s(manifest.signature)
+    version = manifest.format
+    return (
+        f'{{\n  "artifacts": {artifacts},{checksum}'
+        f'\n  "created": {_float(manifest.created)},'
+        f'\n  "dep_hash": {s(manifest.dep_hash)},'
+        f'\n  "deps": {deps},'
+        f'\n  "duration": {_float(manifest.duration)},'
+        f'\n  "exit_code": {_int(manifest.exit_code)},'
+        f'\n  "format": {"true" if version is True else _int(version)},'
+        f'\n  "inputs": {_write_ref(manifest.inputs)},'
+        f'\n  "log": {_write_ref(manifest.log)},'
+        f'\n  "qik_version": {s(manifest.qik_version)},'
+        f'\n  "runnable": {s(manifest.runnable)},'
+        f'\n  "signature": {signature}\n}}\n'
+    )
+
+
+def _write_ref(ref: ObjectRef | None) -> str:
+    """``_encode_ref(ref)`` as ``_write`` places it: a value of the top-level object."""
+    if ref is None:
+        return "null"
+    text = "" if ref.text is None else f',\n    "text": {_string(ref.text)}'
+    return f'{{\n    "digest": {_string(ref.digest)},\n    "size": {_int(ref.size)}{text}\n  }}'
 
 
 def _seal(data: bytes) -> bytes:
