@@ -173,7 +173,7 @@ class Manifest:
     format: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.format not in READABLE_FORMATS:
+        if isinstance(self.format, bool) or self.format not in READABLE_FORMATS:
             raise ManifestInvalid(f"format: unsupported version {self.format}")
         _as_text(self.runnable, "runnable", _MAX_TEXT)
         check_dep_hash(self.dep_hash)
@@ -329,7 +329,7 @@ def _write(manifest: Manifest) -> str:
         f'\n  "deps": {deps},'
         f'\n  "duration": {_float(manifest.duration)},'
         f'\n  "exit_code": {_int(manifest.exit_code)},'
-        f'\n  "format": {"true" if version is True else _int(version)},'
+        f'\n  "format": {_int(version)},'
         f'\n  "inputs": {_write_ref(manifest.inputs)},'
         f'\n  "log": {_write_ref(manifest.log)},'
         f'\n  "qik_version": {s(manifest.qik_version)},'
