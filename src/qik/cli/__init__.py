@@ -44,7 +44,7 @@ def _guarded(fn: Callable[[], int]) -> int:
         from qik.cli.run import release_pool, stop_children
 
         stop_children()  # pool workers (and their commands) must not outlive us
-        release_pool()
+        release_pool(wait_for_threads=False)
         _discard_early_git()
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)

@@ -20,20 +20,33 @@ _POOL_STARTED: list[bool] = []
 _RUN_IDS: list[str] = []  # of runs that started pool workers: their commands carry it
 # How long a stopped run's pool workers get to stop their commands before SIGKILL.
 _WORKER_GRACE = 2.0
+# How long the pool's own threads get to finish before qik leaves through os._exit.
+_THREADS_GRACE = 0.5
 
 
 def pool_was_started() -> bool:
     return bool(_POOL_STARTED)
 
 
-def release_pool() -> None:
+def release_pool(*, wait_for_threads: bool = True) -> None:
     """Before leaving through ``os._exit`` with a pool started: unlink the pool's named
     semaphores and tell loky's resource tracker so. ``os._exit`` skips the finalizers
     that do it, and the tracker, which outlives us by a moment, then found them
     "leaked" and printed warnings into the user's terminal after qik had exited (in
-    about one cold run in four). The workers keep what they have open."""
+    about one cold run in four). The workers keep what they have open.
+
+    ``wait_for_threads=False`` after Ctrl-C: the pool was not shut down, its threads may
+    run on, and qik must leave at once."""
+    import threading
     from multiprocessing import util
 
+    # The pool's queue-feeder thread may still be finalizing a semaphore of its own: cut
+    # off by os._exit between unlinking it and telling the tracker, it left the same
+    # warning (about one run in sixty). It ends within moments of the pool's shutdown.
+    deadline = time.monotonic() + (_THREADS_GRACE if wait_for_threads else 0.0)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.is_alive():
+            thread.join(max(0.0, deadline - time.monotonic()))
     util._run_finalizers(0)  # type: ignore[attr-defined]  # stable since Python 3.0
 
 
