@@ -8,17 +8,17 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
 import loky
 import psutil
-import pytest
 
 from qik.scheduler.run import Job, Result, Scheduler
 from qik.scheduler.worker import ColdOutcome, ColdRequest, run_batch
 from tests.conftest import QIK
+from tests.scheduler.conftest import Recorder
 
 
 def _append(request: ColdRequest) -> ColdOutcome:
@@ -37,28 +37,6 @@ def _append(request: ColdRequest) -> ColdOutcome:
     return ColdOutcome(request.name, int(code), float(seconds))
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-
-    def started(self, name: str, request: ColdRequest) -> None:
-        self.events.append(("start", name))
-
-    def finished(self, result: Result) -> None:
-        self.events.append((result.status, result.name))
-
-    def tick(self) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Executor]:
-    executor = loky.get_reusable_executor(max_workers=2, timeout=30)
-    list(executor.map(time.sleep, [0.1, 0.1]))
-    yield executor
-    executor.shutdown(wait=True, kill_workers=True)
-
-
 def _run(
     tmp_path: Path,
     graph: dict[str, tuple[str, ...]],
@@ -67,8 +45,8 @@ def _run(
     *,
     batch: int = 8,
     budget: float = 5.0,
-) -> tuple[dict[str, Result], _Recorder]:
-    recorder = _Recorder()
+) -> tuple[dict[str, Result], Recorder]:
+    recorder = Recorder()
 
     def prepare(name: str, touched: bool) -> Job:
         out = str(tmp_path / f"{name}.out")
@@ -92,7 +70,7 @@ def _journal(tmp_path: Path) -> list[str]:
     return [line.split()[0] for line in (tmp_path / "journal").read_text().splitlines()]
 
 
-def _check_events(recorder: _Recorder, names: list[str]) -> None:
+def _check_events(recorder: Recorder, names: list[str]) -> None:
     starts = [n for kind, n in recorder.events if kind == "start"]
     ends = [n for kind, n in recorder.events if kind != "start"]
     assert sorted(ends) == sorted(names), "every runnable finishes exactly once"

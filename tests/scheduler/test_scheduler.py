@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 
-import loky
-import pytest
-
 from qik.scheduler.run import Job, Result, Scheduler
 from qik.scheduler.worker import ColdOutcome, ColdRequest, run_cold
+from tests.scheduler.conftest import Recorder
 
 
 def _sleepy(request: ColdRequest) -> ColdOutcome:
@@ -23,33 +20,10 @@ def _sleepy(request: ColdRequest) -> ColdOutcome:
     return ColdOutcome(request.name, int(code), float(seconds))
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-
-    def started(self, name: str, request: ColdRequest) -> None:
-        self.events.append(("start", name))
-
-    def finished(self, result: Result) -> None:
-        self.events.append((result.status, result.name))
-
-    def tick(self) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Executor]:
-    executor = loky.get_reusable_executor(max_workers=2, timeout=30)
-    # Both workers up before any test measures overlap (spawning is slow on a busy box).
-    list(executor.map(time.sleep, [0.3, 0.3]))
-    yield executor
-    executor.shutdown(wait=True, kill_workers=True)
-
-
 def _scheduler(
     tmp_path: Path, graph: dict[str, tuple[str, ...]], execs: dict[str, str], pool: Executor
-) -> tuple[Scheduler, _Recorder]:
-    recorder = _Recorder()
+) -> tuple[Scheduler, Recorder]:
+    recorder = Recorder()
 
     def prepare(name: str, touched: bool) -> Job:
         req = ColdRequest(name, execs[name], str(tmp_path), str(tmp_path / f"{name}.out"))
@@ -102,7 +76,7 @@ def test_warm_replays_in_main_and_failed_replay_falls_back(tmp_path: Path, pool:
             return Job(name, replay=lambda: Result(name, "replayed", 0, is_replay=True))
         return Job(name, replay=lambda: None, cold_fallback=lambda: req)
 
-    recorder = _Recorder()
+    recorder = Recorder()
     sched = Scheduler(
         ["warm", "broken"],
         {"warm": (), "broken": ()},
@@ -126,7 +100,7 @@ def test_all_warm_never_starts_the_pool(tmp_path: Path) -> None:
         prepare=lambda n, t: Job(n, replay=lambda: Result(n, "replayed", 0, is_replay=True)),
         run_cold=_sleepy,
         make_pool=no_pool,
-        reporter=_Recorder(),
+        reporter=Recorder(),
     )
     assert sched.run()["w"].is_replay
     assert not sched.pool_started
