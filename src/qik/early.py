@@ -113,10 +113,11 @@ def spawn(command: Sequence[str], cwd: str, env: dict[str, str]) -> subprocess.P
 
 def start(cwd: str) -> None:
     """Start the file index's git commands for the project at or above ``cwd``, if it
-    looks like one in a git work tree. Never raises: anything odd is left to the run."""
+    looks like one in a git work tree. Never raises: this only saves time, and anything
+    odd (an unreadable directory, git missing) is the run's to meet and report."""
     try:
         _start_for(cwd)
-    except (OSError, ValueError):
+    except Exception:  # see above
         discard()
 
 
