@@ -33,7 +33,9 @@ def _isolated_home(
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     for key in list(os.environ):
-        if key.startswith(("QIK__", "PROJECT__")):
+        # QIK_RUN_ID: the mark of the qik run these tests run in, when qik runs them
+        # (`qik` on this repository): the commands they start must not carry it.
+        if key.startswith(("QIK__", "PROJECT__")) or key == "QIK_RUN_ID":
             monkeypatch.delenv(key)
     monkeypatch.delenv("CI", raising=False)
     before = _env_snapshot()
