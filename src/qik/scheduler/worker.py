@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import threading
@@ -219,26 +220,18 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
         warnings = _store_result(req, output, log, done.exit_code, done.duration)
     except (OSError, StoreError) as exc:  # a full disk, an unwritable store, a bad artifact
         problem = f"{req.name}: result not cached: {exc}"
-        return _settled(req, output, _with(outcome, stored=False, warnings=(*early, problem)))
-    return _settled(req, output, _with(outcome, stored=True, warnings=(*early, *warnings)))
+        return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
+    stored = dataclasses.replace(outcome, stored=True, warnings=(*early, *warnings))
+    return _settled(req, output, stored)
 
 
-# The environment of the last commands this worker ran: a run gives all its commands the
-# same, and building it (with the run's mark) per command cost as much as a syscall.
-_ENVS: dict[tuple[tuple[tuple[str, str], ...] | None, str], dict[str, str] | None] = {}
-
-
+# A run gives all its commands the same environment: built (with the run's mark) once
+# per run in this worker, not once per command.
+@functools.lru_cache(maxsize=16)
 def _command_env(env: tuple[tuple[str, str], ...] | None, run_id: str) -> dict[str, str] | None:
-    key = (env, run_id)
-    found = _ENVS.get(key, _ENVS)
-    if found is not _ENVS:
-        return found  # type: ignore[return-value]
     built = dict(env) if env is not None else None
     if run_id:
         built = {**(os.environ if built is None else built), RUN_MARKER: run_id}
-    if len(_ENVS) >= 16:
-        _ENVS.clear()
-    _ENVS[key] = built
     return built
 
 
@@ -291,18 +284,6 @@ def _output(req: ColdRequest) -> tuple[Path, int, tuple[str, ...]]:
             fd,
             (f"{req.name}: can't write {output} ({exc.strerror}); output in {name}",),
         )
-
-
-def _with(outcome: ColdOutcome, *, stored: bool, warnings: tuple[str, ...]) -> ColdOutcome:
-    return ColdOutcome(
-        outcome.name,
-        outcome.exit_code,
-        outcome.duration,
-        outcome.timed_out,
-        stored,
-        warnings,
-        outcome.log,
-    )
 
 
 def _store_result(
