@@ -172,33 +172,37 @@ def test_a_killed_worker_fails_its_batch_and_the_run_goes_on(tmp_path: Path) -> 
     _check_events(recorder, list(graph))
 
 
+def _modules_project(
+    make_repo: Callable[..., Path], count: int, commands: str
+) -> tuple[Path, dict[str, str]]:
+    """A repo of ``count`` modules m00, m01, ... (one .py file each) with ``commands``,
+    and an environment without CI (so qik's console is the plain one either way)."""
+    modules = "\n".join(f'  {{name = "m{i:02d}", path = "src/m{i:02d}"}},' for i in range(count))
+    toml = f"[spaces.default]\nmodules = [\n{modules}\n]\n{commands}"
+    files = {"qik.toml": toml, **{f"src/m{i:02d}/x.py": f"x = {i}\n" for i in range(count)}}
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    return make_repo(files), env
+
+
 def test_the_cli_batches_many_cold_runnables_without_losing_a_log(
     make_repo: Callable[..., Path],
 ) -> None:
     # The real qik, no TTY, 2 workers, 48 runnables: batches. Each log is printed whole
     # under its header, lands in ._qik/out, and is stored (the second run replays them).
-    modules = "\n".join(f'  {{name = "m{i:02d}", path = "src/m{i:02d}"}},' for i in range(16))
-    toml = f"""
-[spaces.default]
-modules = [
-{modules}
-]
-
+    commands = """
 [commands.a]
-exec = "echo a-{{module.name}}; echo a-{{module.name}}-err >&2"
-deps = ["{{module.dir}}/**.py"]
+exec = "echo a-{module.name}; echo a-{module.name}-err >&2"
+deps = ["{module.dir}/**.py"]
 
 [commands.b]
-exec = "echo b-{{module.name}}; test {{module.name}} != m05"
-deps = ["{{module.dir}}/**.py"]
+exec = "echo b-{module.name}; test {module.name} != m05"
+deps = ["{module.dir}/**.py"]
 
 [commands.c]
-exec = "echo c-{{module.name}}"
-deps = ["{{module.dir}}/**.py", {{type = "command", name = "b"}}]
+exec = "echo c-{module.name}"
+deps = ["{module.dir}/**.py", {type = "command", name = "b"}]
 """
-    files = {"qik.toml": toml, **{f"src/m{i:02d}/x.py": f"x = {i}\n" for i in range(16)}}
-    root = make_repo(files)
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    root, env = _modules_project(make_repo, 16, commands)
 
     def qik() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -229,20 +233,12 @@ def test_ctrl_c_during_batches_stops_everything_and_stores_no_cut_result(
     # 64 runnables of 0.2 s, 2 workers, no TTY: batches. Ctrl-C (to the whole group, as
     # a terminal sends it) mid-run: exit 130 within 2 s, no command left running, and
     # every stored result is of a command that ran to its end.
-    modules = "\n".join(f'  {{name = "m{i:02d}", path = "src/m{i:02d}"}},' for i in range(64))
-    toml = f"""
-[spaces.default]
-modules = [
-{modules}
-]
-
+    commands = """
 [commands.s]
 exec = "echo start; sleep 0.2; echo end"
-deps = ["{{module.dir}}/**.py"]
+deps = ["{module.dir}/**.py"]
 """
-    files = {"qik.toml": toml, **{f"src/m{i:02d}/x.py": "" for i in range(64)}}
-    root = make_repo(files)
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    root, env = _modules_project(make_repo, 64, commands)
     proc = subprocess.Popen(
         [QIK, "-n", "2"],
         cwd=root,
