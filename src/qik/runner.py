@@ -583,7 +583,7 @@ def _check_inputs(store: Store, manifest: Manifest) -> None:
     delete a damaged one.) Found by the stress suite's corruption case."""
     from qik.store.cas import ObjectMissing
 
-    if manifest.inputs is not None and not store.has(manifest.inputs):
+    if manifest.inputs is not None and not store.exists(manifest.inputs):
         raise ObjectMissing(manifest.inputs.digest)
 
 

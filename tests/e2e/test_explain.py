@@ -84,3 +84,31 @@ def test_unknown_meta_command(make_repo: Callable[..., Path], qik: Qik) -> None:
     root = make_repo({"qik.toml": TOML})
     result = qik(root, ":nope")
     assert result.returncode == 2 and "error[unknown-meta-command]" in result.stderr
+
+
+def test_a_long_listing_is_one_shared_object_that_a_replay_leaves_alone(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """A manifest keeps a few files' listing inline; a longer one is an object (parsed
+    on every replay otherwise), one for the runnables covering the same files."""
+    toml = (
+        'modules = ["big", "small"]\n'
+        '[commands.lint]\nexec = "echo lint"\ndeps = ["{module.dir}/**.py"]\n'
+        '[commands.test]\nexec = "echo test"\ndeps = ["{module.dir}/**.py"]\n'
+    )
+    files = {f"big/mod_{i:02}.py": f"x = {i}\n" for i in range(20)}
+    root = make_repo({"qik.toml": toml, "small/a.py": "", **files})
+    assert qik(root).returncode == 0
+    docs = [json.loads(p.read_bytes()) for p in (root / "._qik/manifests").glob("*.json")]
+    inputs = {doc["runnable"]: doc["inputs"] for doc in docs}
+    assert "text" in inputs["lint@small"] and "text" in inputs["test@small"]
+    assert "text" not in inputs["lint@big"] and inputs["lint@big"] == inputs["test@big"]
+    digest = inputs["lint@big"]["digest"]
+    (obj,) = (root / "._qik/objects").rglob(f"{digest}*")
+    before = obj.stat().st_mtime_ns
+    out = qik(root).stdout
+    assert "0 ran, 4 replayed" in out
+    assert obj.stat().st_mtime_ns == before
+    (root / "big/mod_03.py").write_text("x = 'three'\n")
+    explained = qik(root, ":explain", "lint@big").stdout
+    assert "modified  big/mod_03.py" in explained

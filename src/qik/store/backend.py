@@ -133,7 +133,7 @@ class LocalBackend:
                 fh.write(chunk)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return os.path.isfile(self._file(key))
 
     def stat(self, key: str) -> KeyInfo | None:
         try:

@@ -121,9 +121,11 @@ class Store:
         with path.open("rb") as source:
             return self.put_stream(source)
 
-    def put_small(self, data: bytes) -> ObjectRef:
-        """A manifest's log or inputs: kept inline when small UTF-8, else an object."""
-        return ObjectRef.inline(data) or self.put_bytes(data)
+    def put_small(self, data: bytes, limit: int = INLINE_MAX) -> ObjectRef:
+        """A manifest's log or inputs: kept inline when small UTF-8 (at most ``limit``
+        bytes, itself at most ``INLINE_MAX``), else an object."""
+        ref = ObjectRef.inline(data) if len(data) <= limit else None
+        return ref or self.put_bytes(data)
 
     def put_small_file(self, path: Path) -> ObjectRef:
         """``put_small`` for a file's content, streamed into an object when large."""
@@ -184,6 +186,12 @@ class Store:
         if isinstance(self.backend, LocalBackend):
             return self.backend.touch(key)
         return self.backend.exists(key)
+
+    def exists(self, ref: ObjectRef) -> bool:
+        """Is the object present? Unlike ``has``, never marks it as used: for a check
+        beside a manifest whose own use is recorded (a replay's inputs listing; gc keeps
+        every object a kept manifest refers to)."""
+        return not ref.stored or self.backend.exists(object_key(ref.digest))
 
     def missing_objects(self, manifest: Manifest) -> tuple[ObjectRef, ...]:
         return tuple(ref for ref in dict.fromkeys(manifest.objects) if not self.has(ref))
