@@ -59,6 +59,29 @@ def test_start_then_adopt_gives_the_same_index(tmp_path: Path) -> None:
     assert "outside.txt" not in index.paths
 
 
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="in-memory files are Linux's")
+def test_a_long_listing_finishes_before_anyone_reads_it(tmp_path: Path) -> None:
+    """``ls-files`` writes far more than a pipe holds: started early, it must run to its
+    end while qik is still importing, not stall until qik reads it."""
+    root = tmp_path.resolve()
+    git(root, "init", "-q", "-b", "main")
+    names = {
+        f"src/package_{i:03}/module_with_a_long_name_{i:04}.py": f"x = {i}\n" for i in range(1500)
+    }
+    write_files(root, {"qik.toml": '[commands]\nhello = "echo hi"\n', **names})
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    expected = FileIndex.from_worktree(root)
+    early.start(str(root))
+    ls_files = next(
+        proc for (_, command), (_, proc) in early._started.items() if "ls-files" in command
+    )
+    assert ls_files.wait(timeout=10) == 0  # with a 64 KiB pipe and no reader: never
+    index = FileIndex.from_worktree(root)
+    assert early._started == {}
+    assert len(index.blobs) == len(names) + 1 and dict(index.blobs) == dict(expected.blobs)
+
+
 def test_a_different_environment_is_not_adopted(tmp_path: Path) -> None:
     root = _monorepo(tmp_path)
     early.start(str(root))

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 __all__ = [
     "adopt",
     "argv",
+    "collect",
     "discard",
     "find_git",
     "git_env",
@@ -53,6 +54,7 @@ _REDIRECTING_ENV = frozenset(
 
 _Key = tuple[str, tuple[str, ...]]
 _started: dict[_Key, tuple[dict[str, str], subprocess.Popen[bytes]]] = {}
+_memory: dict[int, int] = {}  # pid -> the in-memory file its output goes to
 
 
 def git_env() -> dict[str, str]:
@@ -99,16 +101,55 @@ def argv(git: str, args: Sequence[str]) -> list[str]:
     return [git, "--literal-pathspecs", *args]
 
 
-def spawn(command: Sequence[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a git command whose output (and errors) qik reads."""
-    return subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+def spawn(
+    command: Sequence[str], cwd: str, env: dict[str, str], *, to_memory: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start a git command whose output (and errors) qik reads with :func:`collect`.
+
+    With ``to_memory``, the output goes to an in-memory file (Linux) instead of a pipe: a
+    pipe holds 64 KiB, and ``ls-files`` of 15,000 files writes a megabyte, so a command
+    started early would otherwise stop after its first 64 KiB until qik got round to
+    reading it, and finish only then.
+    """
+    memory = _memory_file() if to_memory else None
+    try:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if memory is None else memory,
+            stderr=subprocess.PIPE,
+        )
+    except BaseException:
+        if memory is not None:
+            os.close(memory)
+        raise
+    if memory is not None:
+        _memory[proc.pid] = memory
+    return proc
+
+
+def collect(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """Wait for a command :func:`spawn` started; its output and its errors."""
+    out, err = proc.communicate()
+    memory = _memory.pop(proc.pid, None)
+    if memory is not None:
+        with os.fdopen(memory, "rb") as file:
+            file.seek(0)
+            out = file.read()
+    return out or b"", err or b""
+
+
+def _memory_file() -> int | None:
+    create = getattr(os, "memfd_create", None)  # Linux only
+    if create is None:
+        return None
+    try:
+        fd: int = create("qik-git")
+    except OSError:  # not allowed here (a sandbox): a pipe will do
+        return None
+    return fd
 
 
 def start(cwd: str) -> None:
@@ -156,7 +197,8 @@ def _start_for(cwd: str) -> None:
         (root, list(TOPLEVEL_ARGS)),
     ):
         command = argv(git, args)
-        _started[(where, tuple(command))] = (env, spawn(command, where, env))
+        proc = spawn(command, where, env, to_memory=args[0] != TOPLEVEL_ARGS[0])
+        _started[(where, tuple(command))] = (env, proc)
 
 
 def _project_root(start: str) -> str | None:
@@ -191,7 +233,7 @@ def _work_tree_top(root: str) -> str | None:
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
-    proc.communicate()
+    collect(proc)
 
 
 def _limit(under: str) -> list[str]:

@@ -121,7 +121,7 @@ def blobs_and_status(root: Path, under: str = "") -> tuple[dict[str, str], Workt
         blobs = _parse_blobs(_decode(_run(root, _ls_files_args(under))), under)
     except BaseException:
         status.proc.kill()
-        status.proc.communicate()
+        early.collect(status.proc)
         raise
     return blobs, _parse_status(_decode(_finish(status)), under)
 
@@ -284,7 +284,7 @@ def _start(cwd: Path, args: Sequence[str]) -> _Call:
 
 
 def _finish(call: _Call) -> bytes:
-    out, err = call.proc.communicate()
+    out, err = early.collect(call.proc)
     if call.proc.returncode != 0:
         raise GitError(
             f"`git {' '.join(call.args)}` failed (exit {call.proc.returncode}): "
