@@ -28,12 +28,12 @@ from qik.graph.expand import Runnable, expand
 from qik.options import Options
 from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
 from qik.scheduler.run import Job, Result
-from qik.scheduler.worker import ColdRequest
 from qik.spaces import is_built, space_envs, space_source
 from qik.store.cas import Store
 from qik.store.manifest import Manifest
 
 if TYPE_CHECKING:
+    from qik.scheduler.worker import ColdRequest
     from qik.store.manifest import ArtifactEntry
     from qik.store.mirrors.reader import MirrorReader
     from qik.store.mirrors.remote import RemoteCache
@@ -422,6 +422,8 @@ class Run:
             # The console tails this file from its start: last run's output must not show.
             # (Only then: on a busy disk an unlink per runnable is a real cost.)
             output.unlink(missing_ok=True)
+        from qik.scheduler.worker import ColdRequest
+
         return ColdRequest(
             name=runnable.name,
             exec=runnable.exec,

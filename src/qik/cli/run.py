@@ -210,7 +210,6 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     from qik.console import JsonConsole, LiveConsole, PlainConsole, StreamConsole
     from qik.runner import Run
     from qik.scheduler.run import Scheduler
-    from qik.scheduler.worker import run_cold
 
     workers = options.workers or 0
     # Building a venv first doesn't make a single command's output stop streaming.
@@ -272,7 +271,6 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         plan.names,
         plan.dag.upstream,
         prepare=run.prepare,
-        run_cold=run_cold,
         make_pool=make_pool,
         reporter=_Reporter(),
         # Not _workers(): importing loky here would cost a fully cached run 50 ms.

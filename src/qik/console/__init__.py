@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from qik.scheduler.run import Result
-from qik.scheduler.worker import ColdRequest
+
+if TYPE_CHECKING:  # the worker's module only once something runs
+    from qik.scheduler.worker import ColdRequest
 
 _CHUNK = 1 << 20  # how much of a log is held in memory at a time
 

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-from qik.scheduler.worker import BATCH_BUDGET, BatchOutcome, ColdOutcome, ColdRequest, run_batch
-
 if TYPE_CHECKING:  # concurrent.futures (and its logging) only once a pool is used
     from concurrent.futures import Executor, Future
+
+    from qik.scheduler.worker import BatchOutcome, ColdOutcome, ColdRequest
 
 __all__ = ["Job", "Reporter", "Result", "Scheduler", "Status"]
 
@@ -66,13 +66,13 @@ class Scheduler:
         upstream: Mapping[str, Sequence[str]],
         *,
         prepare: Callable[[str, bool], Job],
-        run_cold: Callable[[ColdRequest], ColdOutcome],
+        run_cold: Callable[[ColdRequest], ColdOutcome] | None = None,
         make_pool: Callable[[], Executor],
         reporter: Reporter,
         tick_seconds: float = 0.1,
         max_in_flight: int = 64,
         batch: int = 1,
-        batch_budget: float = BATCH_BUDGET,
+        batch_budget: float | None = None,
     ) -> None:
         self._order = list(order)
         selected = set(order)
@@ -82,6 +82,8 @@ class Scheduler:
             for up in ups:
                 self._downstream[up].append(name)
         self._prepare = prepare
+        # None: the worker's own ``run_cold`` and ``BATCH_BUDGET``, imported when a runnable
+        # is found cold (a fully cached run never needs the worker's module).
         self._run_cold = run_cold
         self._make_pool = make_pool
         self._pool: Executor | None = None
@@ -146,10 +148,13 @@ class Scheduler:
             return
         try:
             if len(batch) == 1:
-                future = self._submit(self._run_cold, batch[0][1])
+                future = self._submit(self._cold_runner(), batch[0][1])
             else:
                 requests = [request for _, request in batch]
-                future = self._submit(run_batch, self._run_cold, requests, self._batch_budget)
+                from qik.scheduler.worker import BATCH_BUDGET, run_batch
+
+                budget = BATCH_BUDGET if self._batch_budget is None else self._batch_budget
+                future = self._submit(run_batch, self._cold_runner(), requests, budget)
         except Exception as exc:  # no pool takes it: these runnables fail, not the run
             for name, _ in batch:
                 self._finish(_worker_error(name, exc), ready, waiting)
@@ -177,6 +182,13 @@ class Scheduler:
         assert request is not None
         return request
 
+    def _cold_runner(self) -> Callable[[ColdRequest], ColdOutcome]:
+        if self._run_cold is None:
+            from qik.scheduler.worker import run_cold
+
+            self._run_cold = run_cold
+        return self._run_cold
+
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Submit to the pool; to a new one if it broke (a worker was killed: the OOM
         killer, a user). The runnables the dead worker had fail; the rest go on. A broken
@@ -201,6 +213,8 @@ class Scheduler:
     ) -> None:
         from concurrent.futures import FIRST_COMPLETED, wait
 
+        from qik.scheduler.worker import ColdOutcome
+
         done, _ = wait(list(running), timeout=self._tick, return_when=FIRST_COMPLETED)
         self._reporter.tick()
         for future in done:
@@ -213,7 +227,7 @@ class Scheduler:
             if len(members) == 1 and isinstance(outcomes, ColdOutcome):
                 self._finish(_cold_result(members[0][0], outcomes), ready, waiting)
                 continue
-            batch = cast(BatchOutcome, outcomes)
+            batch = cast("BatchOutcome", outcomes)
             done_members = members[: len(batch.outcomes)]
             for (name, _), outcome in zip(done_members, batch.outcomes, strict=True):
                 if isinstance(outcome, str):  # run_cold raised: this runnable failed
