@@ -350,6 +350,9 @@ class Run:
         self.root = plan.project.root
         self._warn = warn
         self._replayed: dict[str, IO[bytes]] = {}
+        # Inputs listings found in the local store this run: the runnables of a module
+        # share one, so each is checked once.
+        self._inputs_present: set[str] = set()
         self._index_stale = False
         self.tails_output = False  # set when the console streams ._qik/out files live
         # Set when no one reads a running command's file but to show it once finished:
@@ -455,7 +458,7 @@ class Run:
             pulled = entry.source != "local" and self._pull(entry.source or "local", manifest)
             touched = self._restore(caches.local, manifest) or pulled
             log = _verified_log(caches.local, manifest)
-            _check_inputs(caches.local, manifest)
+            _check_inputs(caches.local, manifest, self._inputs_present)
         except MirrorMiss:  # the mirror's trouble was warned about once for the whole run
             return None
         except (ObjectMissing, ObjectCorrupt, StoreError, OSError) as exc:
@@ -578,15 +581,19 @@ def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
     return out
 
 
-def _check_inputs(store: Store, manifest: Manifest) -> None:
+def _check_inputs(store: Store, manifest: Manifest, present: set[str]) -> None:
     """A replay doesn't read the file listing behind ``:explain``, so a missing one would
     never be noticed, nor stored again: such a result runs again, which repairs it. (An
     existence check only, to keep replays cheap; ``:cache verify`` and ``:explain``
     delete a damaged one.) Found by the stress suite's corruption case."""
     from qik.store.cas import ObjectMissing
 
-    if manifest.inputs is not None and not store.exists(manifest.inputs):
-        raise ObjectMissing(manifest.inputs.digest)
+    inputs = manifest.inputs
+    if inputs is None or inputs.digest in present:
+        return
+    if not store.exists(inputs):
+        raise ObjectMissing(inputs.digest)
+    present.add(inputs.digest)
 
 
 def _verified_log(store: Store, manifest: Manifest) -> IO[bytes]:
