@@ -34,7 +34,7 @@ def _report(root: Path) -> dict[str, dict[str, object]]:
 def test_a_result_whose_inputs_listing_is_gone_runs_again(
     make_repo: Callable[..., Path], qik: Qik
 ) -> None:
-    # Enough files for a listing too long to be kept inline in the manifest: an object.
+    # Enough files for a listing over the 8 KiB kept inline in the manifest: an object.
     toml = '[commands.a]\nexec = "echo a"\ndeps = ["*.txt"]\n'
     files = {f"input-file-{i:04}.txt": str(i) for i in range(250)}
     root = make_repo({"qik.toml": toml, **files})

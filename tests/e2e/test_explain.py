@@ -89,14 +89,15 @@ def test_unknown_meta_command(make_repo: Callable[..., Path], qik: Qik) -> None:
 def test_a_long_listing_is_one_shared_object_that_a_replay_leaves_alone(
     make_repo: Callable[..., Path], qik: Qik
 ) -> None:
-    """A manifest keeps a few files' listing inline; a longer one is an object (parsed
-    on every replay otherwise), one for the runnables covering the same files."""
+    """A manifest keeps a short listing inline; a long one is an object, one for the
+    runnables covering the same files, checked (not marked used) by each replay."""
     toml = (
         'modules = ["big", "small"]\n'
         '[commands.lint]\nexec = "echo lint"\ndeps = ["{module.dir}/**.py"]\n'
         '[commands.test]\nexec = "echo test"\ndeps = ["{module.dir}/**.py"]\n'
     )
-    files = {f"big/mod_{i:02}.py": f"x = {i}\n" for i in range(20)}
+    # Over the 8 KiB kept inline: about 85 bytes a file.
+    files = {f"big/a_module_with_a_rather_long_name_{i:03}.py": f"x = {i}\n" for i in range(120)}
     root = make_repo({"qik.toml": toml, "small/a.py": "", **files})
     assert qik(root).returncode == 0
     docs = [json.loads(p.read_bytes()) for p in (root / "._qik/manifests").glob("*.json")]
@@ -109,6 +110,7 @@ def test_a_long_listing_is_one_shared_object_that_a_replay_leaves_alone(
     out = qik(root).stdout
     assert "0 ran, 4 replayed" in out
     assert obj.stat().st_mtime_ns == before
-    (root / "big/mod_03.py").write_text("x = 'three'\n")
+    edited = "big/a_module_with_a_rather_long_name_003.py"
+    (root / edited).write_text("x = 'three'\n")
     explained = qik(root, ":explain", "lint@big").stdout
-    assert "modified  big/mod_03.py" in explained
+    assert f"modified  {edited}" in explained

@@ -289,7 +289,7 @@ def _output(req: ColdRequest) -> tuple[Path, int, tuple[str, ...]]:
 def _store_result(
     req: ColdRequest, output: Path, log_bytes: bytes | None, exit_code: int, duration: float
 ) -> tuple[str, ...]:
-    from qik.store.manifest import INPUTS_INLINE_MAX, Manifest
+    from qik.store.manifest import Manifest
     from qik.store.mirrors import local_store
     from qik.store.mirrors.publish import publish
 
@@ -297,9 +297,7 @@ def _store_result(
     log = store.put_small(log_bytes) if log_bytes is not None else store.put_small_file(output)
     paths, warnings = collect_artifacts(Path(req.root), req.artifacts)
     entries = [store.put_artifact(Path(req.root), rel) for rel in paths]
-    inputs = None
-    if req.inputs:
-        inputs = store.put_small(_encode_inputs(req.inputs), limit=INPUTS_INLINE_MAX)
+    inputs = store.put_small(_encode_inputs(req.inputs)) if req.inputs else None
     manifest = Manifest(
         runnable=req.name,
         dep_hash=req.dep_hash or "",

@@ -121,11 +121,9 @@ class Store:
         with path.open("rb") as source:
             return self.put_stream(source)
 
-    def put_small(self, data: bytes, limit: int = INLINE_MAX) -> ObjectRef:
-        """A manifest's log or inputs: kept inline when small UTF-8 (at most ``limit``
-        bytes, itself at most ``INLINE_MAX``), else an object."""
-        ref = ObjectRef.inline(data) if len(data) <= limit else None
-        return ref or self.put_bytes(data)
+    def put_small(self, data: bytes) -> ObjectRef:
+        """A manifest's log or inputs: kept inline when small UTF-8, else an object."""
+        return ObjectRef.inline(data) or self.put_bytes(data)
 
     def put_small_file(self, path: Path) -> ObjectRef:
         """``put_small`` for a file's content, streamed into an object when large."""

@@ -24,7 +24,6 @@ _T = TypeVar("_T")
 __all__ = [
     "FORMAT_VERSION",
     "INLINE_MAX",
-    "INPUTS_INLINE_MAX",
     "MAX_MANIFEST_BYTES",
     "MAX_OBJECT_SIZE",
     "READABLE_FORMATS",
@@ -43,11 +42,6 @@ READABLE_FORMATS = (1, 2)
 # Format 2 keeps a log or inputs listing of at most this many UTF-8 bytes inside the
 # manifest: a replay then reads one file, and a cold run writes one object fewer.
 INLINE_MAX = 8192
-# A runnable's inputs listing (behind ``:explain``, never read by a replay) stays inline
-# only when this small: a large one would be parsed, and its digest checked, on every
-# replay of the runnable. As an object it costs a replay one ``stat``, and the runnables
-# of a module share it (same files, same content, one object).
-INPUTS_INLINE_MAX = 512
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_OBJECT_SIZE = 1 << 40  # 1 TiB: far above any log or artifact, far below a memory bomb
 _MAX_TEXT = 4096
