@@ -123,7 +123,15 @@ def pydist_version(name: str, project: Project) -> str | None:
     """The version of a distribution: [pydist] versions first, then what is installed."""
     from importlib import metadata
 
-    pinned = project.pydist.versions.get(name)
+    pins = project.pydist.versions
+    pinned = pins.get(name)
+    if pinned is None and pins:
+        # A pin applies whatever the spelling, as pip compares names (PEP 503): a pin of
+        # "Pip_Tools" covers a dep on "pip-tools".
+        from qik.pygraph.dists import canonical_name
+
+        want = canonical_name(name)
+        pinned = next((v for k, v in pins.items() if canonical_name(k) == want), None)
     if pinned is not None:
         return pinned
     try:

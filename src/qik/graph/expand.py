@@ -175,14 +175,16 @@ def expand(project: Project) -> dict[str, Runnable]:
     """Every runnable of the project, by name, in config order."""
     modules = tuple(project.modules.values())
     runnables: dict[str, Runnable] = {}
+    # The modules each parametrized command runs over, by command name.
     parametrized = {
-        name: is_parametrized(cmd, project.base_deps) and cmd.module is None
+        name: frozenset(module.name for module in _command_modules(project, cmd, modules))
         for name, cmd in project.commands.items()
+        if is_parametrized(cmd, project.base_deps) and cmd.module is None
     }
     for name, cmd in project.commands.items():
         if cmd.module is not None:
             targets: tuple[Module | None, ...] = (project.modules.get(cmd.module),)
-        elif parametrized[name]:
+        elif name in parametrized:
             if not modules:
                 raise ConfigError(
                     f"command {name!r} uses {{module...}} but the project declares no modules",
@@ -190,11 +192,11 @@ def expand(project: Project) -> dict[str, Runnable]:
                     hint='declare modules (modules = ["a", "b"] or [spaces.NAME] modules), '
                     "or remove {module...} from the command",
                 )
-            targets = modules
+            targets = _command_modules(project, cmd, modules)
         else:
             targets = (None,)
         for module in targets:
-            runnable = _runnable_or_error(project, cmd, module, parametrized[name], parametrized)
+            runnable = _runnable_or_error(project, cmd, module, name in parametrized, parametrized)
             runnables[runnable.name] = runnable
     for runnable in builtin_runnables(project):  # pygraph.check@SPACE for each fenced space
         runnables.setdefault(runnable.name, runnable)
@@ -205,12 +207,21 @@ def expand(project: Project) -> dict[str, Runnable]:
     return runnables
 
 
+def _command_modules(
+    project: Project, cmd: Command, modules: tuple[Module, ...]
+) -> tuple[Module, ...]:
+    """The modules a parametrized command runs over: those of its ``space`` when that space
+    declares modules (as qik 0.2 did), else every module of the project."""
+    space = project.spaces.get(cmd.space) if cmd.space is not None else None
+    return space.modules if space is not None and space.modules else modules
+
+
 def _runnable_or_error(
     project: Project,
     cmd: Command,
     module: Module | None,
     is_param: bool,
-    parametrized: Mapping[str, bool],
+    parametrized: Mapping[str, frozenset[str]],
 ) -> Runnable:
     try:
         return _runnable(project, cmd, module, is_param, parametrized)
@@ -240,7 +251,7 @@ def _runnable(
     cmd: Command,
     module: Module | None,
     is_param: bool,
-    parametrized: Mapping[str, bool],
+    parametrized: Mapping[str, frozenset[str]],
 ) -> Runnable:
     name = f"{cmd.name}@{module.name}" if is_param and module else cmd.name
     where = f"command {cmd.name!r}"
@@ -268,7 +279,7 @@ def _resolve_dep(
     project: Project,
     module: Module | None,
     where: str,
-    parametrized: Mapping[str, bool],
+    parametrized: Mapping[str, frozenset[str]],
 ) -> ResolvedDep:
     if isinstance(dep, GlobDep):
         return GlobDep(_normalize_glob(render(dep.pattern, project, module, where)))
@@ -279,10 +290,10 @@ def _resolve_dep(
     if isinstance(dep, PygraphDep):
         return PygraphDep(render(dep.pyimport, project, module, where))
     target = render(dep.name, project, module, where)
-    # A dep on a parametrized command from a command of the same module means that
+    # A dep on a parametrized command from a command of a module it runs over means that
     # module's runnable; from anywhere else it means all of that command's runnables,
     # which the graph resolves from the bare command name.
-    if module is not None and parametrized.get(target) and "@" not in target:
+    if module is not None and module.name in parametrized.get(target, ()) and "@" not in target:
         target = f"{target}@{module.name}"
     return UpstreamDep(name=target, strict=dep.strict, isolated=dep.isolated)
 
