@@ -104,3 +104,34 @@ def test_a_parametrized_command_of_a_space_runs_over_its_modules(
     assert rows["check@core"]["upstream"] == ["build@app/api", "build@app/web"]
     run = qik(root, "check@core")
     assert run.returncode == 0, run.stderr
+
+
+def test_qik_in_a_module_folder_with_its_own_config_finds_the_project(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    root = make_repo(
+        {
+            "qik.toml": """
+modules = ["a", {name = "bee", path = "b"}]
+
+[commands.root]
+exec = "echo root"
+""",
+            "a/qik.toml": """
+[commands.build]
+exec = "echo build {module.name} >> count.txt"
+deps = ["{module.dir}/**"]
+""",
+            "b/qik.toml": '[commands]\nt = "echo t"\n',
+            # A project of its own below the root, not declared as a module: its own root.
+            "tools/qik.toml": '[commands]\nown = "echo own"\n',
+            ".gitignore": "._qik/\ncount.txt\n",
+        }
+    )
+    expected = ["root", "a/build", "bee/t"]
+    for where in (root, root / "a", root / "b"):
+        assert list(_listed(qik, where)) == expected, where
+    run = qik(root / "a", "a/build")
+    assert run.returncode == 0, run.stderr
+    assert (root / "count.txt").read_text() == "build a\n"
+    assert list(_listed(qik, root / "tools")) == ["own"]

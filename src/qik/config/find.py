@@ -15,7 +15,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["CONFIG_NAME", "PYPROJECT_NAME", "ConfigSource", "discover", "parse_toml", "read_toml"]
+__all__ = [
+    "CONFIG_NAME",
+    "PYPROJECT_NAME",
+    "ConfigSource",
+    "discover",
+    "parse_toml",
+    "read_toml",
+    "source_in",
+]
 
 CONFIG_NAME = "qik.toml"
 PYPROJECT_NAME = "pyproject.toml"
@@ -37,7 +45,7 @@ def discover(cwd: Path) -> ConfigSource:
     """The nearest configuration at or above ``cwd``; ``qik.toml`` wins over pyproject."""
     start = cwd.resolve()
     for directory in (start, *start.parents):
-        source = _source_in(directory)
+        source = source_in(directory)
         if source is not None:
             return source
     raise ConfigError(
@@ -49,7 +57,8 @@ def discover(cwd: Path) -> ConfigSource:
     )
 
 
-def _source_in(directory: Path) -> ConfigSource | None:
+def source_in(directory: Path) -> ConfigSource | None:
+    """The configuration held by ``directory`` itself, if any."""
     qik_toml = directory / CONFIG_NAME
     if qik_toml.is_file():
         return ConfigSource(

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from qik.config.commands import parse_commands, parse_deps
 from qik.config.ctx import load_context
-from qik.config.find import CONFIG_NAME, ConfigSource, discover, read_toml
+from qik.config.find import (
+    CONFIG_NAME,
+    PYPROJECT_NAME,
+    ConfigSource,
+    discover,
+    read_toml,
+    source_in,
+)
 from qik.config.refs import BUILTIN_CACHES, Refs
 from qik.config.schema import CacheConf, Command, Dep, Module, Project, PydistConf
 from qik.config.sections import (
@@ -25,6 +32,7 @@ from qik.config.sections import (
 )
 from qik.config.spaces import DEFAULT_SPACE, dotted_path, parse_spaces
 from qik.config.validate import Fields, Loc, as_table, fields
+from qik.errors import ConfigError
 
 __all__ = ["build_project", "find_root", "load_project"]
 
@@ -42,6 +50,7 @@ TOP_KEYS = (
 )
 BASE_KEYS = ("deps",)
 MODULE_CONFIG_KEYS = ("commands",)
+_CONFIG_NAMES = (CONFIG_NAME, PYPROJECT_NAME)
 
 
 def find_root(cwd: Path) -> tuple[Path, Path]:
@@ -50,7 +59,7 @@ def find_root(cwd: Path) -> tuple[Path, Path]:
     A directory holds a project when it has ``qik.toml``, or a ``pyproject.toml`` with a
     ``[tool.qik]`` table. Raises ``ConfigError`` (``config-not-found``) when none does.
     """
-    source = discover(cwd)
+    source = _discover(cwd)
     return source.root, source.path
 
 
@@ -63,8 +72,40 @@ def load_project(
     mistake in the config is a ``ConfigError`` naming the file and key.
     """
     return build_project(
-        discover(cwd), profile=profile, environ=os.environ if environ is None else environ
+        _discover(cwd), profile=profile, environ=os.environ if environ is None else environ
     )
+
+
+def _discover(cwd: Path) -> ConfigSource:
+    """The nearest config, unless it is a module's own qik.toml: then its project's."""
+    source = discover(cwd)
+    if source.path.name != CONFIG_NAME:
+        return source
+    return _enclosing_project(source) or source
+
+
+def _enclosing_project(source: ConfigSource) -> ConfigSource | None:
+    """The config above ``source`` that declares ``source``'s folder as a module, if any.
+
+    Only stats on the way up in the usual case (no config above the project); a config
+    found above is parsed, and a broken one leaves ``source`` the project.
+    """
+    # os.path on str, not pathlib: this walk is on every run, and pathlib costs ~10x more.
+    place = str(source.root)
+    while (parent := os.path.dirname(place)) != place:
+        place = parent
+        if not any(os.path.exists(os.path.join(place, name)) for name in _CONFIG_NAMES):
+            continue
+        try:
+            outer = source_in(Path(place))
+            if outer is None:
+                continue
+            modules = build_project(outer, profile=None, environ={}).modules.values()
+        except ConfigError:
+            return None
+        is_module = any(outer.root / module.path == source.root for module in modules)
+        return outer if is_module else None
+    return None
 
 
 def build_project(
