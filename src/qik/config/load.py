@@ -100,7 +100,7 @@ def _enclosing_project(source: ConfigSource) -> ConfigSource | None:
             outer = source_in(Path(place))
             if outer is None:
                 continue
-            modules = build_project(outer, profile=None, environ={}).modules.values()
+            modules = build_project(outer, profile=None, environ=os.environ).modules.values()
         except ConfigError:
             return None
         is_module = any(outer.root / module.path == source.root for module in modules)
