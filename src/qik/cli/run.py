@@ -72,6 +72,10 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     from qik.watch import watch_changes, watch_loop
 
     seen: dict[str, str] = {}  # runnable -> the dep hash it last ran or replayed with
+    # The error the last batch printed. Nothing is printed for a batch that ran nothing,
+    # nor for the same error again: with stderr in a watched file (`qik --watch 2> log`),
+    # each line qik printed was itself a change, and the watch printed it over and over.
+    said: list[str] = [""]
 
     def run_affected(first: bool) -> None:
         try:
@@ -79,9 +83,15 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
             options = merge_options(flags, project.qik_options, project.profile or "default")
             options = dataclasses.replace(options, watch=False)
             options = select_spaces(options, project, cwd)
-            _run_watched(project, options, seen, first)
+            ran = _run_watched(project, options, seen, first)
+            said[0] = ""
+            if not ran:
+                return
         except QikError as exc:  # a config mid-edit: say so, and keep watching
-            print(exc.render(), file=sys.stderr, flush=True)
+            if exc.render() == said[0]:
+                return
+            said[0] = exc.render()
+            print(said[0], file=sys.stderr, flush=True)
         print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
     project = load_project(cwd, profile=profile)
@@ -89,9 +99,10 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     return 0
 
 
-def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bool) -> None:
+def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bool) -> bool:
     """Run what a change affected: cached runnables whose dep hash moved since last seen
-    (a failure re-runs only when its inputs change, not on every unrelated edit)."""
+    (a failure re-runs only when its inputs change, not on every unrelated edit). False
+    when nothing was."""
     from qik.runner import make_plan
 
     start = time.monotonic()
@@ -103,10 +114,11 @@ def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bo
             if plan.entries[n].runnable.is_cached and seen.get(n) != plan.fingerprints[n].dep_hash
         ]
         if not plan.names:
-            return
+            return False
     # The pool stays up between batches: a change should cost the command, not a start-up.
     _execute(plan, options, start, keep_pool=True)
     seen.update({n: plan.fingerprints[n].dep_hash for n in plan.names})
+    return True
 
 
 def run_once(project: Any, options: Options) -> int:

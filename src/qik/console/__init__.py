@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO, cast
 
 from qik.scheduler.run import Result
 
@@ -39,6 +39,30 @@ __all__ = [
 LogWriter = Callable[[Result, BinaryIO], None]
 
 _MARKS = {"ran": "✓", "replayed": "↺", "failed": "✗", "skipped": "-"}
+
+
+class _LastByte:
+    """A binary stream that remembers the last byte written through it: a log that doesn't
+    end in a newline (``printf done``) must not run into the line qik prints next."""
+
+    __slots__ = ("last", "stream")
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.last = b"\n"
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self.last = data[-1:]
+        return self.stream.write(data)
+
+
+def _write_whole_log(write_log: LogWriter, result: Result, buffer: BinaryIO) -> None:
+    """The log, ended by a newline if it has none."""
+    tracked = _LastByte(buffer)
+    write_log(result, cast(BinaryIO, tracked))
+    if tracked.last != b"\n":
+        buffer.write(b"\n")
 
 
 def _seconds(value: float) -> str:
@@ -110,7 +134,7 @@ class BaseConsole:
         buffer = self.out.buffer if hasattr(self.out, "buffer") else None
         if buffer is None:
             return
-        self.write_log(result, buffer)
+        _write_whole_log(self.write_log, result, buffer)
         buffer.flush()
 
     def _print_with_log(self, line: str, result: Result) -> None:
@@ -122,7 +146,7 @@ class BaseConsole:
             return
         self.out.flush()
         buffer.write(line.encode(self.out.encoding or "utf-8", self.out.errors or "strict"))
-        self.write_log(result, buffer)
+        _write_whole_log(self.write_log, result, buffer)
         buffer.flush()
 
     def _shows_log(self, result: Result) -> bool:
@@ -204,6 +228,7 @@ class StreamConsole(BaseConsole):
     """Streams the output of the running command(s) as it is written."""
 
     _tails: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    _last: bytes = b"\n"  # the last byte of output streamed
 
     def started(self, name: str, request: ColdRequest) -> None:
         if self.verbosity > 0:
@@ -227,6 +252,7 @@ class StreamConsole(BaseConsole):
             self.out.flush()
             while chunk := f.read(_CHUNK):
                 self.out.buffer.write(chunk)
+                self._last = chunk[-1:]
                 offset += len(chunk)
                 self._tails[name] = (path, offset)
         self.out.buffer.flush()
@@ -238,7 +264,9 @@ class StreamConsole(BaseConsole):
         elif self.verbosity > 0 and result.is_replay:
             self._print_log(result)
         if self.verbosity > 0:
-            print(f"── {describe(result)}", file=self.out, flush=True)
+            start = "" if self._last == b"\n" else "\n"
+            self._last = b"\n"
+            print(f"{start}── {describe(result)}", file=self.out, flush=True)
         super().finished(result)
 
 
