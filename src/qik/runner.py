@@ -298,6 +298,11 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         if error is not None:
             raise error
     caches = Caches(project, warn, read_only=options.cache_read_only)
+    if options.ls and not (options.json or options.cache_status or options.shard):
+        # A plain listing names what is selected: nothing is hashed and no cache is read,
+        # so a pydist dep that isn't installed (or a cache that can't be reached) fails
+        # the run, not the listing.
+        return Plan(project, options, dag, names, {}, {}, index, caches)
     prints = fingerprint_all(dag, names, lambda ups: _dep_env(project, index, ups))
     entries = {
         n: PlanEntry(dag.runnables[n], prints[n])

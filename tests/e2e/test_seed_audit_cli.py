@@ -109,3 +109,26 @@ def test_watch_prints_a_config_error_once(make_repo: Callable[..., Path]) -> Non
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert proc.returncode in (0, 130)
+
+
+BLOG_LOCK_TOML = """
+[commands.lock]
+exec = "pip-compile > requirements.txt"
+deps = ["requirements.in", {type = "dist", name = "surely-not-installed-dist"}]
+
+[commands.hello]
+exec = "echo hello"
+"""
+
+
+def test_a_plain_listing_hashes_nothing(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # The blog's lock command depends on a distribution that may not be installed where
+    # the commands are only listed: the listing names them; running them needs it.
+    root = make_repo({"qik.toml": BLOG_LOCK_TOML, "requirements.in": "pip-tools\n"})
+    listed = qik(root, "--ls")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == ["lock", "hello"]
+    assert qik(root, "--ls", "--fail", "hello").returncode == 1
+    ran = qik(root, "lock")
+    assert ran.returncode == 2 and "pydist-missing" in ran.stderr
+    assert qik(root, "hello").returncode == 0
