@@ -106,8 +106,11 @@ def _to_bool(value: object) -> bool:
     raise ValueError
 
 
-def env_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
-    """``QIK__WORKERS=4`` → ``{"workers": 4}``; unknown ``QIK__`` names are errors."""
+def env_options(
+    environ: Mapping[str, str] | None = None, overridden: frozenset[str] = frozenset()
+) -> dict[str, object]:
+    """``QIK__WORKERS=4`` → ``{"workers": 4}``; unknown ``QIK__`` names are errors. The
+    value of an option in ``overridden`` (given as a flag) is neither read nor checked."""
     environ = os.environ if environ is None else environ
     names = _field_types()
     found: dict[str, object] = {}
@@ -122,11 +125,14 @@ def env_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
                 code="unknown-option",
                 hint="options are listed by `qik --help`; unset the variable or fix its name",
             )
-        found[name] = _convert(name, value, key)
+        if name not in overridden:
+            found[name] = _convert(name, value, key)
     return found
 
 
-def profile_options(values: Mapping[str, object], profile: str) -> dict[str, object]:
+def profile_options(
+    values: Mapping[str, object], profile: str, overridden: frozenset[str] = frozenset()
+) -> dict[str, object]:
     found: dict[str, object] = {}
     names = _field_types()
     for key, value in values.items():
@@ -137,7 +143,8 @@ def profile_options(values: Mapping[str, object], profile: str) -> dict[str, obj
                 code="unknown-key",
                 hint="remove it; options are listed by `qik --help`",
             )
-        found[name] = _convert(name, value, f"[ctx.{profile}.qik]")
+        if name not in overridden:
+            found[name] = _convert(name, value, f"[ctx.{profile}.qik]")
     return found
 
 
@@ -151,10 +158,12 @@ def merge_options(
 
     ``flags`` holds only what was given on the command line (None values are dropped).
     """
-    merged: dict[str, object] = {}
-    merged.update(profile_options(profile_values or {}, profile))
-    merged.update(env_options(environ))
     given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    # A flag wins: the same option's env var or profile value is not even checked.
+    overridden = frozenset(given)
+    merged: dict[str, object] = {}
+    merged.update(profile_options(profile_values or {}, profile, overridden))
+    merged.update(env_options(environ, overridden))
     for name, value in given.items():
         if name in _RANGES and isinstance(value, int):
             _in_range(name, value, f"--{name.replace('_', '-')}")

@@ -87,3 +87,28 @@ def test_out_of_range_from_the_cli(
         done = qik(root, *args)
         assert done.returncode == 2, done.stdout
         assert "invalid-option" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "flags, env, profile",
+    [
+        ({"workers": 2}, {"QIK__WORKERS": "0"}, {}),
+        ({"workers": 2}, {"QIK__WORKERS": "many"}, {}),
+        ({"verbosity": 1}, {}, {"verbosity": 9}),
+    ],
+)
+def test_a_flag_wins_over_a_bad_value_elsewhere(
+    flags: dict[str, object], env: dict[str, str], profile: dict[str, object]
+) -> None:
+    options = merge_options(flags, profile, "ci", environ=env)
+    for key, value in flags.items():
+        assert getattr(options, key) == value
+
+
+def test_a_flag_wins_over_a_bad_env_value_from_the_cli(
+    make_repo: Callable[..., Path], qik: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    root = make_repo({"qik.toml": '[commands.a]\nexec = "echo a"\n'})
+    done = qik(root, "-n", "2", env={"QIK__WORKERS": "0"})
+    assert done.returncode == 0, done.stderr
+    assert qik(root, env={"QIK__WORKERS": "0"}).returncode == 2
