@@ -198,6 +198,8 @@ def _verify(opts: argparse.Namespace) -> int:
     bad = 0
     for name in _names(project, opts.cache):
         store, key = _store(caches, name), _sign_key(caches, name)
+        if _is_read_only(caches, name):
+            store = _unmodified(store)
         inventory = _guarded(name, take_inventory, store)
         problems = _guarded(name, verify_store, store, inventory, sign_key=key)
         for problem in problems:
@@ -207,6 +209,20 @@ def _verify(opts: argparse.Namespace) -> int:
         counts = f"{len(inventory.listed)} manifests, {len(inventory.objects)} objects"
         print(f"{name}: {counts}: {verdict}")
     return 1 if bad else 0
+
+
+def _is_read_only(caches: Caches, name: str) -> bool:
+    remote = caches.remote(name) if name not in ("local", "repo") else None
+    return remote is not None and remote.read_only
+
+
+def _unmodified(store: Store) -> Store:
+    """``store``, never modified: damaged objects found in a read-only cache stay there
+    for a trusted writer to replace."""
+    from qik.store.backend import ReadOnlyBackend
+    from qik.store.cas import Store
+
+    return Store(ReadOnlyBackend(store.backend))
 
 
 def _sign_key(caches: Caches, name: str) -> bytes | None:

@@ -22,7 +22,7 @@ class StoreStats:
     ``content_bytes`` once per distinct object. Their ratio is what deduplication saves,
     and ``content_bytes`` over ``stored_bytes`` what compression saves."""
 
-    manifests: int
+    manifests: int  # every manifest read, the invalid ones included
     invalid_manifests: int
     objects: int
     stored_bytes: int  # every object, compressed, as the backend reports it
@@ -47,7 +47,7 @@ class StoreStats:
         referenced = {ref.digest for ref in refs}
         unreferenced = [o for d, o in inventory.objects.items() if d not in referenced]
         return cls(
-            manifests=len(inventory.manifests),
+            manifests=len(inventory.manifests) + len(inventory.invalid),
             invalid_manifests=len(inventory.invalid),
             objects=len(inventory.objects),
             stored_bytes=sum(o.stored_size for o in inventory.objects.values()),
