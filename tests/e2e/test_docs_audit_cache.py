@@ -100,3 +100,19 @@ def test_verify_leaves_damaged_objects_in_a_read_only_cache(
     verify = qik(root, ":cache", "verify", "--cache", "remote", env=env)
     assert verify.returncode == 1 and "corrupt" in verify.stdout, verify.stdout + verify.stderr
     assert client.get_object(Bucket="audit", Key=key)["Body"].read() == b"damaged"
+
+
+def test_clearing_the_repo_cache_unstages_what_was_never_committed(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    toml = '[commands.lock]\nexec = "echo locked"\ndeps = ["in.txt"]\ncache = "repo"\n'
+    root = make_repo({"qik.toml": toml, "in.txt": "0\n"})
+    assert qik(root, "lock").returncode == 0
+    assert git(root, "ls-files", ".qik/manifests")  # intent to add
+    cleared = qik(root, ":cache", "clear", "--cache", "repo")
+    assert cleared.returncode == 0, cleared.stderr
+    assert "repo: removed 1 files" in cleared.stdout
+    assert git(root, "ls-files", ".qik/manifests") == ""
+    assert "D " not in git(root, "status", "--short", "--", ".qik")
+    [row] = json.loads(qik(root, ":cache", "ls", "--json").stdout)
+    assert row["result_in"] == ["local"]

@@ -268,15 +268,21 @@ def _clear(opts: argparse.Namespace) -> int:
     removed = _guarded(name, _delete_all, store)
     if name == "local":
         (project.root / "._qik" / "last-run.json").unlink(missing_ok=True)
-    print(f"{name}: removed {removed} files")
+    elif name == "repo":
+        from qik.store.mirrors.repo import _unstage
+
+        # Files never committed leave the index with them, as when the repo cache prunes.
+        _unstage(project.root, [f".qik/{key}" for key in removed])
+    print(f"{name}: removed {len(removed)} files")
     return 0
 
 
-def _delete_all(store: Store) -> int:
+def _delete_all(store: Store) -> list[str]:
+    """Delete every manifest and object; the keys deleted."""
     keys = [
         info.key for prefix in ("manifests/", "objects/") for info in store.backend.list(prefix)
     ]
-    return sum(store.backend.delete(key) for key in keys)
+    return [key for key in keys if store.backend.delete(key)]
 
 
 def _install_merge_driver(opts: argparse.Namespace) -> int:
