@@ -21,6 +21,7 @@ How the imports are read out of grimp: :mod:`~qik.pygraph.scan`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.machinery
 import logging
 import os
@@ -103,10 +104,21 @@ class _Scanner:
         if not roots:
             return Scan({}, set())
         conf = self.project.pygraph
+        include_external = not conf.ignore_pydists
+        exclude_type_checking = conf.ignore_type_checking
+        # grimp keeps one file of modification times per package, shared by every set of
+        # packages and options it caches imports for: a module edited while another set was
+        # scanned would look unchanged to this one, which would read its old imports. So
+        # each set gets a cache of its own.
+        scanned = "\0".join([*sorted(roots), str(include_external), str(exclude_type_checking)])
+        cache_dir = (
+            grimp_cache_dir(self.project.root)
+            / hashlib.sha256(scanned.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        )
         options = ScanOptions(
-            include_external=not conf.ignore_pydists,
-            exclude_type_checking=conf.ignore_type_checking,
-            cache_dir=str(grimp_cache_dir(self.project.root)),
+            include_external=include_external,
+            exclude_type_checking=exclude_type_checking,
+            cache_dir=str(cache_dir),
             fast=self.fast,
         )
         with _only_importable_from(tree, roots):
