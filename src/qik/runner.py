@@ -469,6 +469,8 @@ class Run:
         except (ObjectMissing, ObjectCorrupt, StoreError, OSError) as exc:
             self._unusable(name, entry.source, exc)
             return None
+        if entry.source == "local" and entry.runnable.cache == "repo":
+            self._backfill_repo(entry.runnable, manifest)
         self._replayed[name] = log
         return Result(
             name,
@@ -480,6 +482,21 @@ class Run:
             saved=manifest.duration,
             touched_files=touched,
         )
+
+    def _backfill_repo(self, runnable: Runnable, manifest: Manifest) -> None:
+        """A local hit the repo cache lacks (the command moved to ``cache = "repo"`` after
+        it ran, or the repo cache was cleared) goes there too, as a run would have put it:
+        else a clone of the commit would find it cold. One ``stat`` when it is there."""
+        from qik.store.cas import manifest_key
+        from qik.store.mirrors.publish import publish
+        from qik.store.mirrors.spec import RepoMirror
+
+        mirrors = self.plan.caches.mirrors(runnable)  # none when --cache-read-only
+        repo = [m for m in mirrors if isinstance(m, RepoMirror)]
+        if not repo or os.path.isfile(os.path.join(repo[0].path, manifest_key(manifest.dep_hash))):
+            return
+        for warning in publish(self.plan.caches.local, manifest, repo):
+            self._warn(warning)
 
     def _unusable(self, name: str, source: str | None, exc: Exception) -> None:
         if source in (None, "local"):

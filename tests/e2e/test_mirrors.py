@@ -195,6 +195,50 @@ def test_a_flipped_byte_in_the_local_store_reruns_and_repairs(
     assert qik(root, ":cache", "verify").returncode == 0
 
 
+def test_a_local_hit_the_repo_cache_lacks_goes_there_too(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """Run with a read-only cache (or before ``cache = "repo"`` was set, or after the repo
+    cache was cleared): the next replay from the local store fills the repo cache, so a
+    clone of the next commit is warm."""
+    counter = tmp_path / "counter"
+    root = _repo(make_repo, counter)
+    assert qik(root, "gen", "--cache-read-only").returncode == 0
+    assert not (root / ".qik").exists()
+    replay = qik(root, "gen")
+    assert replay.returncode == 0 and "0 ran, 1 replayed" in replay.stdout, replay.stderr
+    assert len(_manifests(root)) == 1 and _runs(counter) == 1
+    again = qik(root, "gen")  # there now: nothing more to write
+    assert again.returncode == 0 and "1 replayed" in again.stdout
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "cache")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    cold = qik(clone, "--cache", "repo", "--cache-status", "cold", "--ls", "--fail")
+    assert cold.returncode == 0 and cold.stdout == ""
+    assert qik(clone, "gen").returncode == 0 and _runs(counter) == 1
+
+
+def test_an_edit_and_its_revert_leave_the_repo_cache_with_the_result_of_the_revert(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """The repo cache keeps one result per runnable: the edit's replaced the first one,
+    and the revert replays the first from the local store, which puts it back."""
+    counter = tmp_path / "counter"
+    root = _repo(make_repo, counter)
+    for text in ("one\n", "two\n", "one\n"):
+        (root / "src" / "a.txt").write_text(text)
+        assert qik(root, "gen").returncode == 0
+    assert _runs(counter) == 2
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "cache")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    cold = qik(clone, "--cache", "repo", "--cache-status", "cold", "--ls", "--fail")
+    assert cold.returncode == 0, cold.stdout
+    assert qik(clone, "gen").returncode == 0 and _runs(counter) == 2
+
+
 def test_read_only_runs_leave_the_repo_cache_alone(
     make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
 ) -> None:
