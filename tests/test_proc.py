@@ -31,6 +31,18 @@ def test_a_timeout_stops_a_child_whose_parent_already_exited(tmp_path: Path) -> 
     assert _gone(int((tmp_path / "bg.pid").read_text()))
 
 
+def test_a_timed_out_tree_that_dies_of_sigterm_stops_at_once(tmp_path: Path) -> None:
+    # The shell forks sleep: when both die, sleep's zombie is an orphan, PID 1's to reap,
+    # which in a container without an init (and on this project's CI machines) doesn't
+    # happen soon. Waiting for it to vanish cost each stop the whole grace, twice (1 s).
+    started = time.monotonic()
+    done = run_shell(
+        "sleep 60; echo never", cwd=tmp_path, out_path=tmp_path / "out.log", timeout=0.5
+    )
+    assert done.timed_out and done.exit_code == 124
+    assert time.monotonic() - started < 1.2
+
+
 def test_a_command_starts_with_no_signal_blocked(tmp_path: Path) -> None:
     # run_shell holds SIGINT and SIGTERM while it spawns; the command must not inherit that.
     line = "grep SigBlk /proc/self/status > mask.txt || echo none > mask.txt"

@@ -243,18 +243,48 @@ def kill_tree(pid: int, *, include_root: bool = True) -> None:
 
 def kill_all(procs: list[Any]) -> None:
     """SIGTERM a set of psutil processes at once, then SIGKILL the ones still alive."""
-    import psutil
-
     # Stop them all first so nothing forks between our reads and kills.
     for proc in procs:
         _signal(proc, signal.SIGSTOP)
     for proc in procs:
         _signal(proc, signal.SIGTERM)
         _signal(proc, signal.SIGCONT)
-    _, alive = psutil.wait_procs(procs, timeout=_TERM_GRACE)
+    alive = _running_after(procs, _TERM_GRACE)
     for proc in alive:
         _signal(proc, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=_TERM_GRACE)
+    _running_after(alive, _TERM_GRACE)
+
+
+def _running_after(procs: list[Any], timeout: float) -> list[Any]:
+    """Those of ``procs`` still running after at most ``timeout`` seconds.
+
+    A zombie counts as gone. Our own children are reaped here, but an orphan's zombie is
+    PID 1's to reap, and in a container whose PID 1 is no init (``docker run`` without
+    ``--init``) that can take long or never happen: ``psutil.wait_procs`` waited out its
+    whole timeout for it, twice, so a timed-out command took a second longer to stop.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        procs = [proc for proc in procs if _is_running(proc)]
+        left = deadline - time.monotonic()
+        if not procs or left <= 0:
+            return procs
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.02)
+
+
+def _is_running(proc: Any) -> bool:
+    import psutil
+
+    try:
+        proc.wait(timeout=0)  # reaps it if it is our child and has exited
+    except psutil.TimeoutExpired:
+        try:
+            return bool(proc.status() != psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return False
+    return False
 
 
 def _signal(proc: object, sig: int) -> None:
