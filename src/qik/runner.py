@@ -109,12 +109,14 @@ class Caches:
 
             backend = S3Backend(remote.settings)
             key = None if remote.sign_key is None else remote.sign_key.encode()
-        if name != "local" and (self.read_only or self._is_read_only(name)):
+        if name != "local" and (self.read_only or self.is_read_only(name)):
             backend = ReadOnlyBackend(backend)
         return MirrorReader(name, Store(backend), self.warn, sign_key=key)
 
-    def _is_read_only(self, name: str) -> bool:
-        remote = self._remotes.get(name)
+    def is_read_only(self, name: str) -> bool:
+        """Is the S3 cache ``name`` never written (``read-only``, or a sign-key that is
+        empty here)? The local and repo caches are not."""
+        remote = self.remote(name) if name not in BUILTIN_CACHES else None
         return remote is not None and (remote.read_only or remote.sign_key == "")
 
     def remote(self, name: str) -> RemoteCache | None:
@@ -186,7 +188,7 @@ class Caches:
         remote, reader = self.remote(runnable.cache), self._reader(runnable.cache)
         if remote is None or reader is None or reader.guard.is_tripped:
             return ()
-        if self._is_read_only(runnable.cache):
+        if self.is_read_only(runnable.cache):
             return ()
         return (S3Mirror(runnable.cache, remote.settings, self.run_id, remote.sign_key),)
 

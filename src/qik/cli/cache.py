@@ -198,7 +198,7 @@ def _verify(opts: argparse.Namespace) -> int:
     bad = 0
     for name in _names(project, opts.cache):
         store, key = _store(caches, name), _sign_key(caches, name)
-        if _is_read_only(caches, name):
+        if caches.is_read_only(name):
             store = _unmodified(store)
         inventory = _guarded(name, take_inventory, store)
         problems = _guarded(name, verify_store, store, inventory, sign_key=key)
@@ -209,11 +209,6 @@ def _verify(opts: argparse.Namespace) -> int:
         counts = f"{len(inventory.listed)} manifests, {len(inventory.objects)} objects"
         print(f"{name}: {counts}: {verdict}")
     return 1 if bad else 0
-
-
-def _is_read_only(caches: Caches, name: str) -> bool:
-    remote = caches.remote(name) if name not in ("local", "repo") else None
-    return remote is not None and remote.read_only
 
 
 def _unmodified(store: Store) -> Store:
@@ -269,10 +264,10 @@ def _clear(opts: argparse.Namespace) -> int:
     if name == "local":
         (project.root / "._qik" / "last-run.json").unlink(missing_ok=True)
     elif name == "repo":
-        from qik.store.mirrors.repo import _unstage
+        from qik.store.mirrors.repo import unstage
 
         # Files never committed leave the index with them, as when the repo cache prunes.
-        _unstage(project.root, [f".qik/{key}" for key in removed])
+        unstage(project.root, [f".qik/{key}" for key in removed])
     print(f"{name}: removed {len(removed)} files")
     return 0
 

@@ -75,23 +75,24 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     # The error the last batch printed. Nothing is printed for a batch that ran nothing,
     # nor for the same error again: with stderr in a watched file (`qik --watch 2> log`),
     # each line qik printed was itself a change, and the watch printed it over and over.
-    said: list[str] = [""]
+    said = ""
 
     def run_affected(first: bool) -> None:
+        nonlocal said
         try:
             project = load_project(cwd, profile=profile)
             options = merge_options(flags, project.qik_options, project.profile or "default")
             options = dataclasses.replace(options, watch=False)
             options = select_spaces(options, project, cwd)
             ran = _run_watched(project, options, seen, first)
-            said[0] = ""
+            said = ""
             if not ran:
                 return
         except QikError as exc:  # a config mid-edit: say so, and keep watching
-            if exc.render() == said[0]:
+            if exc.render() == said:
                 return
-            said[0] = exc.render()
-            print(said[0], file=sys.stderr, flush=True)
+            said = exc.render()
+            print(said, file=sys.stderr, flush=True)
         print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
     project = load_project(cwd, profile=profile)

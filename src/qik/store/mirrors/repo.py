@@ -37,6 +37,7 @@ __all__ = [
     "prune",
     "publish_to_repo",
     "scattered_json",
+    "unstage",
 ]
 
 GITATTRIBUTES_LINE = ".qik/** linguist-generated=true merge=qik"
@@ -199,11 +200,11 @@ def _update_git(root: Path, changes: Changes) -> list[str]:
     if added:
         problems += _check(_git(root, "add", "-N", "--", *added))
     if changes.removed:
-        problems += _unstage(root, changes.removed)
+        problems += unstage(root, changes.removed)
     return [f"the repo cache's files could not be staged: {p}" for p in problems[:1]]
 
 
-def _unstage(root: Path, removed: Sequence[str]) -> list[str]:
+def unstage(root: Path, removed: Sequence[str]) -> list[str]:
     """Drop intent-to-add entries of deleted files: git would show them as deleted and
     refuse ``commit -a``. Files committed before stay as ordinary unstaged deletions."""
     indexed = _paths(_git(root, "ls-files", "-z", "--", ".qik"))
