@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,10 @@ deps = ["a.txt"]
 """
 
 
-def test_watch_with_its_output_in_the_repo_settles(make_repo: Callable[..., Path]) -> None:
-    # `qik --watch > watch.log 2>&1` in the project: qik's own lines change a watched file;
-    # a batch that affects nothing must print nothing, or the watch feeds itself forever.
-    root = make_repo({"qik.toml": WATCH_TOML, "a.txt": "one\n"})
+@contextlib.contextmanager
+def _watching(root: Path) -> Iterator[Path]:
+    """``qik --watch > watch.log 2>&1`` in the project, after its first run; the log.
+    Stopped with Ctrl-C on the way out, which must end it cleanly."""
     log = root / "watch.log"
     with log.open("w") as f:
         proc = subprocess.Popen(
@@ -75,6 +76,19 @@ def test_watch_with_its_output_in_the_repo_settles(make_repo: Callable[..., Path
         )
     try:
         assert _wait_for(lambda: "watching for changes" in log.read_text(), 20), "first run"
+        yield log
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode in (0, 130)
+    assert "Traceback" not in log.read_text()
+
+
+def test_watch_with_its_output_in_the_repo_settles(make_repo: Callable[..., Path]) -> None:
+    # `qik --watch > watch.log 2>&1` in the project: qik's own lines change a watched file;
+    # a batch that affects nothing must print nothing, or the watch feeds itself forever.
+    root = make_repo({"qik.toml": WATCH_TOML, "a.txt": "one\n"})
+    with _watching(root) as log:
         time.sleep(2.0)
         assert log.read_text().count("watching for changes") == 1, log.read_text()
         (root / "a.txt").write_text("two\n")
@@ -83,32 +97,17 @@ def test_watch_with_its_output_in_the_repo_settles(make_repo: Callable[..., Path
         text = log.read_text()
         assert text.count("watching for changes") == 2, text
         assert text.count("qik: ") == 4, text  # two summaries, two "watching" lines
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-    assert proc.returncode in (0, 130)
-    assert "Traceback" not in log.read_text()
 
 
 def test_watch_prints_a_config_error_once(make_repo: Callable[..., Path]) -> None:
     root = make_repo({"qik.toml": WATCH_TOML, "a.txt": "one\n"})
-    log = root / "watch.log"
-    with log.open("w") as f:
-        proc = subprocess.Popen(
-            [QIK, "--watch"], cwd=root, stdout=f, stderr=subprocess.STDOUT, text=True
-        )
-    try:
-        assert _wait_for(lambda: "watching for changes" in log.read_text(), 20), "first run"
+    with _watching(root) as log:
         time.sleep(1.0)  # the watcher starts after the first run
         (root / "qik.toml").write_text(WATCH_TOML + "[commands.two\n")
         assert _wait_for(lambda: "error[" in log.read_text(), 10), "the error is shown"
         time.sleep(2.0)
         text = log.read_text()
         assert text.count("error[") == 1, text
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-    assert proc.returncode in (0, 130)
 
 
 BLOG_LOCK_TOML = """
