@@ -35,13 +35,8 @@ def _imports(qik: Qik, root: Path) -> str:
     return done.stdout
 
 
-def test_an_import_added_while_another_package_set_was_scanned_counts(
-    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
-) -> None:
-    # grimp keeps one file of modification times per package, shared by every set of
-    # packages (and options) it scanned: a module edited during a scan of another set
-    # looked unchanged to this one, which then read the module's old imports.
-    log = tmp_path / "log"
+def _abc(make_repo: Callable[..., Path], qik: Qik, log: Path) -> Path:
+    """Packages a (importing b), b and c, after a first run of ``t``."""
     files = {
         "qik.toml": TOML.replace("LOG", str(log)),
         "a/__init__.py": "import b\n",
@@ -50,6 +45,17 @@ def test_an_import_added_while_another_package_set_was_scanned_counts(
     }
     root = make_repo(files)
     _ok(qik(root, "t"))
+    return root
+
+
+def test_an_import_added_while_another_package_set_was_scanned_counts(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    # grimp keeps one file of modification times per package, shared by every set of
+    # packages (and options) it scanned: a module edited during a scan of another set
+    # looked unchanged to this one, which then read the module's old imports.
+    log = tmp_path / "log"
+    root = _abc(make_repo, qik, log)
     assert _runs(log) == 1
 
     (root / "a/__init__.py").write_text("import b\nimport c\n")
@@ -72,14 +78,7 @@ def test_an_import_added_while_other_options_were_used_counts(
     make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
 ) -> None:
     log = tmp_path / "log"
-    files = {
-        "qik.toml": TOML.replace("LOG", str(log)),
-        "a/__init__.py": "import b\n",
-        "b/__init__.py": "",
-        "c/__init__.py": "",
-    }
-    root = make_repo(files)
-    _ok(qik(root, "t"))
+    root = _abc(make_repo, qik, log)
     toml = root / "qik.toml"
     toml.write_text(toml.read_text().replace("= false", "= true"))
     (root / "a/__init__.py").write_text(
