@@ -521,6 +521,8 @@ class Run:
 
     def _restore(self, store: Store, manifest: Manifest) -> bool:
         """Restore artifacts that differ from the stored ones; True if any file was written."""
+        if not manifest.artifacts:
+            return False
         from qik.store.sync import restore_artifacts
 
         return restore_artifacts(

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 1 << 20
+_SMALL_READ = 1 << 16
 _LEVEL = 3  # zstd's default: fast enough for 1 GB logs, and logs shrink well anyway
 FRAME_HEADER_MAX = 18  # ZSTD_FRAMEHEADERSIZE_MAX
 # What a raw copy reads past the end of the frame before calling the object damaged.
@@ -230,11 +231,15 @@ def frame_content_size(header: bytes) -> int | None:
 
 
 def read_up_to(stream: ReadStream, limit: int) -> bytes:
-    """Read until ``limit`` bytes or the end: one ``read`` may return less."""
+    """Read until ``limit`` bytes or the end: one ``read`` may return less.
+
+    In small reads: a read allocates the size it asks for, even the one that finds the
+    end, and what is read this way (manifests, frame headers) is mostly a few KiB.
+    """
     parts: list[bytes] = []
     remaining = limit
     while remaining > 0:
-        part = stream.read(min(remaining, CHUNK_SIZE))
+        part = stream.read(min(remaining, _SMALL_READ))
         if not part:
             break
         parts.append(part)

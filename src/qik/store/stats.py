@@ -9,9 +9,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qik.store.backend import atomic_file
-from qik.store.inventory import Inventory
+
+if TYPE_CHECKING:  # a run counts its usage here; only ``:cache stats`` takes an inventory
+    from qik.store.inventory import Inventory
 
 __all__ = ["RunUsage", "StoreStats", "read_usage", "save_usage_at_exit"]
 

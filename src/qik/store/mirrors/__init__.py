@@ -15,9 +15,8 @@ from pathlib import Path
 from qik.store.backend import LocalBackend
 from qik.store.cas import Store
 from qik.store.manifest import Manifest
-from qik.store.sync import Transfer, copy_result
 
-__all__ = ["Transfer", "clear", "copy_result", "local_store", "publish_to_dirs"]
+__all__ = ["clear", "local_store", "publish_to_dirs"]
 
 
 def local_store(path: Path) -> Store:
@@ -27,6 +26,8 @@ def local_store(path: Path) -> Store:
 def publish_to_dirs(store: Store, manifest: Manifest, dirs: Iterable[Path]) -> list[str]:
     """Publish a fresh local result to plain file-system mirrors (no pruning, no git);
     problems come back as warnings."""
+    from qik.store.sync import copy_result
+
     problems = []
     for path in dirs:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qik.store.backend import BackendFailure
 from qik.store.cas import Store
@@ -17,7 +18,9 @@ from qik.store.codec import ObjectCorrupt, ObjectMissing
 from qik.store.manifest import Manifest, verify_signature
 from qik.store.mirrors.guard import MirrorGuard
 from qik.store.paths import StoreError
-from qik.store.sync import Transfer, copy_result
+
+if TYPE_CHECKING:  # a fully cached run pulls nothing: sync is imported on a pull
+    from qik.store.sync import Transfer
 
 __all__ = ["MirrorMiss", "MirrorReader"]
 
@@ -70,6 +73,8 @@ class MirrorReader:
         """Copy a result found here into ``local``, every object verified (and artifacts
         restored under ``restore_root`` on the way, see ``copy_result``); ``MirrorMiss``
         if this cache fails to deliver it (``local``'s own errors propagate)."""
+        from qik.store.sync import copy_result
+
         if self.guard.is_tripped:
             raise MirrorMiss(f"cache {self.name!r} is not used for the rest of this run")
         try:
