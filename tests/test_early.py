@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from qik import early
 from qik.fingerprint import FileIndex
-from tests.conftest import git, run_qik, write_files
+from tests.conftest import QIK, git, run_qik, write_files
 
 
 @pytest.fixture(autouse=True)
@@ -144,3 +146,44 @@ def test_the_cli_runs_with_and_without_the_early_start(tmp_path: Path) -> None:
     broken = run_qik(root)
     assert broken.returncode == 2
     assert "Traceback" not in broken.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="in-memory files are Linux's")
+def test_a_cached_run_imports_no_subprocess(tmp_path: Path) -> None:
+    """Where git's output goes to in-memory files, its commands start with posix_spawn: a
+    cached run never imports ``subprocess`` (3-4 ms, before git could even start)."""
+    root = _monorepo(tmp_path)
+    (root / "qik.toml").write_text('[commands.hello]\nexec = "echo hi"\ndeps = ["*.py"]\n')
+    assert run_qik(root).returncode == 0
+    report = subprocess.run(
+        [sys.executable, "-X", "importtime", QIK],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert report.returncode == 0 and "replayed" in report.stdout, report.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in report.stderr.splitlines()}
+    assert "qik.early" in imported and "subprocess" not in imported
+
+
+def test_a_command_started_here_reports_like_popen(tmp_path: Path) -> None:
+    root = _monorepo(tmp_path)
+    git_path = early.find_git()
+    assert git_path is not None
+    env = early.git_env()
+    good = early.spawn(early.argv(git_path, ["rev-parse", "--show-toplevel"]), str(root), env)
+    assert early.collect(good) == (str(root.parent).encode() + b"\n", b"")
+    assert good.returncode == 0
+    bad = early.spawn(early.argv(git_path, ["rev-parse", "--verify", "nope"]), str(root), env)
+    out, err = early.collect(bad)
+    assert bad.returncode == 128 and out == b"" and b"fatal" in err
+    with pytest.raises(FileNotFoundError):
+        early.spawn(early.argv(git_path, ["status"]), str(root / "missing"), env)
+    with pytest.raises(NotADirectoryError):
+        early.spawn(early.argv(git_path, ["status"]), str(root / "a.py"), env)
+    slow = early.spawn(["/bin/sh", "-c", "sleep 30"], str(root), env)
+    slow.kill()
+    early.collect(slow)
+    assert slow.returncode == -9

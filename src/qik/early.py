@@ -18,8 +18,13 @@ This module imports nothing of qik's and little else: it runs before everything.
 from __future__ import annotations
 
 import os
-import subprocess
+import signal
+import time
 from collections.abc import Sequence
+
+# typing.TYPE_CHECKING's value without importing typing (3 ms) before git starts; mypy
+# and ruff read any name TYPE_CHECKING as typing's.
+TYPE_CHECKING = False
 
 __all__ = [
     "adopt",
@@ -52,9 +57,59 @@ _REDIRECTING_ENV = frozenset(
     }
 )
 
+
+class Spawned:
+    """A command started by :func:`spawn` with ``posix_spawn``, its output and its errors
+    going to in-memory files: the few ``subprocess.Popen`` features qik's git calls use,
+    without importing ``subprocess`` (and its threading, selectors and locale) before git
+    can even start."""
+
+    def __init__(self, pid: int, out: int, err: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._files = (out, err)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            if self.returncode is None:
+                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"git (pid {self.pid}) still runs after {timeout}s")
+            time.sleep(0.005)
+        return code
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return  # gone already: wait() reaps it
+
+    def communicate(self) -> tuple[bytes, bytes]:
+        """Wait for the command; its output and its errors (once: the files are closed)."""
+        self.wait()
+        out, err = (_read_all(fd) for fd in self._files)
+        self._files = (-1, -1)
+        return out, err
+
+
+if TYPE_CHECKING:  # subprocess is imported only where there are no in-memory files
+    import subprocess
+
+    Started = Spawned | subprocess.Popen[bytes]
+
 _Key = tuple[str, tuple[str, ...]]
-_started: dict[_Key, tuple[dict[str, str], subprocess.Popen[bytes]]] = {}
-_memory: dict[int, int] = {}  # pid -> the in-memory file its output goes to
+_started: dict[_Key, tuple[dict[str, str], Started]] = {}
 
 
 def git_env() -> dict[str, str]:
@@ -101,44 +156,77 @@ def argv(git: str, args: Sequence[str]) -> list[str]:
     return [git, "--literal-pathspecs", *args]
 
 
-def spawn(
-    command: Sequence[str], cwd: str, env: dict[str, str], *, to_memory: bool = False
-) -> subprocess.Popen[bytes]:
+def spawn(command: Sequence[str], cwd: str, env: dict[str, str]) -> Started:
     """Start a git command whose output (and errors) qik reads with :func:`collect`.
 
-    With ``to_memory``, the output goes to an in-memory file (Linux) instead of a pipe: a
-    pipe holds 64 KiB, and ``ls-files`` of 15,000 files writes a megabyte, so a command
-    started early would otherwise stop after its first 64 KiB until qik got round to
-    reading it, and finish only then.
+    Where there are in-memory files (Linux), both go to such files, and the command starts
+    with ``posix_spawn`` (a cached run's git commands then need no ``subprocess``). A pipe
+    holds 64 KiB, and ``ls-files`` of 15,000 files writes a megabyte, so a command started
+    early would otherwise stop after its first 64 KiB until qik got round to reading it,
+    and finish only then. Elsewhere the output goes through a pipe.
     """
-    memory = _memory_file() if to_memory else None
-    try:
-        proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if memory is None else memory,
-            stderr=subprocess.PIPE,
-        )
-    except BaseException:
-        if memory is not None:
-            os.close(memory)
-        raise
-    if memory is not None:
-        _memory[proc.pid] = memory
-    return proc
+    out = _memory_file()
+    err = _memory_file() if out is not None else None
+    if out is not None and err is not None:
+        try:
+            return _posix_spawn(command, cwd, env, out, err)
+        except BaseException:
+            os.close(out)
+            os.close(err)
+            raise
+    if out is not None:
+        os.close(out)
+    import subprocess
+
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
-def collect(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+def _posix_spawn(
+    command: Sequence[str], cwd: str, env: dict[str, str], out: int, err: int
+) -> Spawned:
+    # posix_spawn can't change directory, and this process must not (another thread may
+    # be using relative paths): git's own -C does it, once the directory is known to exist,
+    # so a missing one fails here with the OSError that Popen(cwd=...) raised.
+    if not os.path.isdir(cwd):
+        os.stat(cwd)  # FileNotFoundError, or the reason it can't be looked at
+        raise NotADirectoryError(20, "Not a directory", cwd)
+    argv = [command[0], "-C", cwd, *command[1:]]
+    pid = os.posix_spawn(
+        command[0],
+        argv,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, out, 1),
+            (os.POSIX_SPAWN_DUP2, err, 2),
+        ],
+        # As Popen's restore_signals: Python ignores SIGPIPE, and children would inherit it.
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+    )
+    return Spawned(pid, out, err)
+
+
+def collect(proc: Started) -> tuple[bytes, bytes]:
     """Wait for a command :func:`spawn` started; its output and its errors."""
     out, err = proc.communicate()
-    memory = _memory.pop(proc.pid, None)
-    if memory is not None:
-        with os.fdopen(memory, "rb") as file:
-            file.seek(0)
-            out = file.read()
     return out or b"", err or b""
+
+
+def _read_all(fd: int) -> bytes:
+    if fd < 0:
+        return b""
+    try:
+        size = os.fstat(fd).st_size
+        return os.pread(fd, size, 0) if size else b""
+    finally:
+        os.close(fd)
 
 
 def _memory_file() -> int | None:
@@ -162,7 +250,7 @@ def start(cwd: str) -> None:
         discard()
 
 
-def adopt(cwd: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+def adopt(cwd: str, args: Sequence[str], env: dict[str, str]) -> Started | None:
     """The command ``args`` started in ``cwd`` with ``env`` by :func:`start`, if it was."""
     found = _started.pop((cwd, tuple(args)), None)
     if found is None:
@@ -197,7 +285,7 @@ def _start_for(cwd: str) -> None:
         (root, list(TOPLEVEL_ARGS)),
     ):
         command = argv(git, args)
-        proc = spawn(command, where, env, to_memory=args[0] != TOPLEVEL_ARGS[0])
+        proc = spawn(command, where, env)
         _started[(where, tuple(command))] = (env, proc)
 
 
@@ -230,7 +318,7 @@ def _work_tree_top(root: str) -> str | None:
         directory = parent
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def _kill(proc: Started) -> None:
     if proc.poll() is None:
         proc.kill()
     collect(proc)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,7 +258,7 @@ def _run(cwd: Path, args: Sequence[str]) -> bytes:
 
 class _Call(NamedTuple):
     args: Sequence[str]
-    proc: subprocess.Popen[bytes]
+    proc: early.Started
 
 
 def _start(cwd: Path, args: Sequence[str]) -> _Call:

@@ -29,8 +29,9 @@ from qik.options import Options
 from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
 from qik.scheduler.run import Job, Result
 from qik.spaces import is_built, space_envs, space_source
-from qik.store.cas import Store
+from qik.store.cas import ObjectCorrupt, ObjectMissing, Store
 from qik.store.manifest import Manifest
+from qik.store.paths import StoreError
 
 if TYPE_CHECKING:
     from qik.scheduler.worker import ColdRequest
@@ -454,10 +455,6 @@ class Run:
 
     # -- warm ---------------------------------------------------------------------------
     def _replay(self, entry: PlanEntry) -> Result | None:
-        from qik.store.cas import ObjectCorrupt, ObjectMissing
-        from qik.store.mirrors.reader import MirrorMiss
-        from qik.store.paths import StoreError
-
         manifest, name = entry.manifest, entry.runnable.name
         assert manifest is not None
         caches = self.plan.caches
@@ -466,10 +463,12 @@ class Run:
             touched = self._restore(caches.local, manifest) or pulled
             log = _verified_log(caches.local, manifest)
             _check_inputs(caches.local, manifest, self._inputs_present)
-        except MirrorMiss:  # the mirror's trouble was warned about once for the whole run
-            return None
         except (ObjectMissing, ObjectCorrupt, StoreError, OSError) as exc:
-            self._unusable(name, entry.source, exc)
+            from qik.store.mirrors.reader import MirrorMiss
+
+            # A mirror's trouble (MirrorMiss) was warned about once for the whole run.
+            if not isinstance(exc, MirrorMiss):
+                self._unusable(name, entry.source, exc)
             return None
         if entry.source == "local" and entry.runnable.cache == "repo":
             self._backfill_repo(entry.runnable, manifest)
@@ -612,8 +611,6 @@ def _check_inputs(store: Store, manifest: Manifest, present: set[str]) -> None:
     never be noticed, nor stored again: such a result runs again, which repairs it. (An
     existence check only, to keep replays cheap; ``:cache verify`` and ``:explain``
     delete a damaged one.) Found by the stress suite's corruption case."""
-    from qik.store.cas import ObjectMissing
-
     inputs = manifest.inputs
     if inputs is None or inputs.digest in present:
         return
