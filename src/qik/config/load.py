@@ -173,11 +173,15 @@ def _module_commands(
     """Commands from each module folder's own qik.toml, named ``<module>/<command>``."""
     commands: dict[str, Command] = {}
     files: list[Path] = []
+    root, own = os.fspath(source.root), os.fspath(source.path)
     for module in modules:
-        path = source.root / module.path / CONFIG_NAME
+        # Strings, not Paths: a monorepo may have a module per package, and these are
+        # checked on every run.
+        name = os.path.normpath(os.path.join(root, module.path, CONFIG_NAME))
         # A module at the root (path ".") would otherwise re-read the root config.
-        if path == source.path or not path.is_file():
+        if name == own or not os.path.isfile(name):
             continue
+        path = Path(name)
         commands.update(_read_module_config(path, module, refs))
         files.append(path)
     return commands, tuple(files)
