@@ -182,9 +182,9 @@ class PlainConsole(BaseConsole):
         super().finished(result)
 
 
-@dataclass
 class JsonConsole(BaseConsole):
-    """``--json``: one JSON object per event on stdout, for other tools to read."""
+    """``--json``: one JSON object per event on stdout, for other tools to read. (No fields
+    of its own: BaseConsole's dataclass methods serve, and building them again costs.)"""
 
     def started(self, name: str, request: ColdRequest) -> None:
         self._emit({"event": "started", "name": name, "log_path": request.out_path})
