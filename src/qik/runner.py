@@ -52,9 +52,9 @@ def out_path(root: Path, name: str) -> Path:
     return root / "._qik" / "out" / f"{quote(name, safe='@-_.')}.out"
 
 
-# A local result stored less than this long ago is not marked as used again when it
-# replays: gc's order of last use is kept to within this, and a fully cached run skips a
-# file-system write per runnable.
+# A local result stored or marked as used less than this long ago is not marked again
+# when it replays: gc's order of last use is kept to within this, and a fully cached run
+# skips a file-system write per runnable (and keeps the manifest memo valid).
 _RECENT = 3600.0
 
 
@@ -112,7 +112,18 @@ class Caches:
             key = None if remote.sign_key is None else remote.sign_key.encode()
         if name != "local" and (self.read_only or self.is_read_only(name)):
             backend = ReadOnlyBackend(backend)
-        return MirrorReader(name, Store(backend), self.warn, sign_key=key)
+        memo = None
+        if name == "local":
+            from qik.store.memo import MEMO_NAME, ManifestMemo
+
+            memo = ManifestMemo(self.project.root / "._qik" / MEMO_NAME)
+        return MirrorReader(name, Store(backend, memo=memo), self.warn, sign_key=key)
+
+    def save_memo(self) -> None:
+        """Keep the local manifests this run validated for the next run (``store.memo``)."""
+        reader = self._readers.get("local")
+        if reader is not None and reader.store.memo is not None:
+            reader.store.memo.save()
 
     def is_read_only(self, name: str) -> bool:
         """Is the S3 cache ``name`` never written (``read-only``, or a sign-key that is
@@ -154,8 +165,10 @@ class Caches:
             reader = self._reader(name)
             found = None if reader is None else reader.read(dep_hash)
             if found is not None:
-                if name == "local" and time.time() - found.created < _RECENT:
-                    self._recent.add(runnable.name)
+                if name == "local" and reader is not None:
+                    used = reader.store.last_used.get(dep_hash, found.created)
+                    if time.time() - used < _RECENT:
+                        self._recent.add(runnable.name)
                 return found, name
         return None
 
@@ -313,6 +326,7 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         else plan_entry(dag.runnables[n], prints[n], caches.lookup)
         for n in names
     }
+    caches.save_memo()
     if options.cache_status:
         want_warm = options.cache_status == "warm"
         names = [n for n in names if entries[n].is_warm == want_warm]

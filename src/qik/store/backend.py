@@ -120,7 +120,7 @@ class LocalBackend:
 
     def open(self, key: str) -> ReadStream:
         try:
-            fd = os.open(self._file(key), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.file(key), os.O_RDONLY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise KeyMissing(key) from None
         return _FileStream(fd)  # the caller closes it
@@ -134,7 +134,7 @@ class LocalBackend:
                 fh.write(chunk)
 
     def exists(self, key: str) -> bool:
-        return os.path.isfile(self._file(key))
+        return os.path.isfile(self.file(key))
 
     def stat(self, key: str) -> KeyInfo | None:
         try:
@@ -160,7 +160,7 @@ class LocalBackend:
     def touch(self, key: str) -> bool:
         """Set the blob's mtime to now; False if there is none. The local store's gc
         reads mtimes as last use, and spares young objects a writer may be relying on."""
-        path = self._file(key)
+        path = self.file(key)
         try:
             os.utime(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -181,9 +181,9 @@ class LocalBackend:
         return removed
 
     def _path(self, key: str) -> Path:
-        return Path(self._file(key))
+        return Path(self.file(key))
 
-    def _file(self, key: str) -> str:
+    def file(self, key: str) -> str:
         """The file of ``key``, as a string: a fully cached run opens one per runnable,
         and pathlib's joins cost more than the opens."""
         check_relpath(key)

@@ -47,6 +47,7 @@ from qik.store.manifest import (
     check_dep_hash,
     check_digest,
 )
+from qik.store.memo import ManifestMemo, file_identity
 from qik.store.paths import check_artifact_path, safe_artifact_path
 
 __all__ = [
@@ -99,8 +100,14 @@ class Store:
     are atomic and reads are verified, so concurrent writers and readers never see part
     of an object or a manifest."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, memo: ManifestMemo | None = None) -> None:
+        """``memo``: keep the manifests read from a ``LocalBackend`` decoded there, and
+        read each again only when its file changes (``qik.store.memo``)."""
         self.backend = backend
+        self.memo = memo if isinstance(backend, LocalBackend) else None
+        # dep hash -> the mtime of its manifest file, for those read through the memo: when
+        # the result was stored or last marked used.
+        self.last_used: dict[str, float] = {}
 
     @classmethod
     def local(cls, root: Path) -> Store:
@@ -299,6 +306,8 @@ class Store:
         """The manifest for ``dep_hash``, or None. ``ManifestInvalid`` if it is corrupt
         or hostile (or ``dep_hash`` is not a valid dep hash)."""
         key = manifest_key(check_dep_hash(dep_hash))
+        if self.memo is not None:
+            return self._read_memoized(key, dep_hash, self.memo)
         try:
             stream = self.backend.open(key)
         except KeyMissing:
@@ -306,6 +315,28 @@ class Store:
         with closing(stream):
             data = read_up_to(stream, MAX_MANIFEST_BYTES + 1)
         return Manifest.from_bytes(data, expected_dep_hash=dep_hash)
+
+    def _read_memoized(self, key: str, dep_hash: str, memo: ManifestMemo) -> Manifest | None:
+        assert isinstance(self.backend, LocalBackend)
+        path = self.backend.file(key)
+        identity = file_identity(path)
+        if identity is None:
+            return None
+        self.last_used[dep_hash] = identity[2] / 1e9
+        manifest = memo.get(dep_hash, identity)
+        if manifest is not None:
+            return manifest
+        try:
+            stream = self.backend.open(key)
+        except KeyMissing:
+            return None
+        with closing(stream):
+            data = read_up_to(stream, MAX_MANIFEST_BYTES + 1)
+        manifest = Manifest.from_bytes(data, expected_dep_hash=dep_hash)
+        # Kept only if the file is still the one stat saw: then these are its bytes.
+        if file_identity(path) == identity:
+            memo.put(dep_hash, identity, manifest)
+        return manifest
 
     def write_manifest(self, manifest: Manifest, *, check_objects: bool = True) -> None:
         """Write (or replace) the manifest of ``manifest.dep_hash``. Raises

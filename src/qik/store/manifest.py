@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from qik.store.paths import StoreError, UnsafePath, check_artifact_path
 
@@ -231,6 +231,70 @@ class Manifest:
                 f"dep_hash: {manifest.dep_hash} differs from its name {expected_dep_hash}"
             )
         return manifest
+
+
+def memo_fields(manifest: Manifest) -> tuple[object, ...]:
+    """``manifest`` as plain values (``marshal`` can write them), for ``qik.store.memo``."""
+    return (
+        manifest.runnable,
+        manifest.dep_hash,
+        manifest.exit_code,
+        manifest.duration,
+        manifest.qik_version,
+        manifest.created,
+        _ref_fields(manifest.log),
+        tuple((a.path, a.digest, a.size, a.mode) for a in manifest.artifacts),
+        tuple(manifest.deps.items()),
+        manifest.signature,
+        None if manifest.inputs is None else _ref_fields(manifest.inputs),
+        manifest.format,
+    )
+
+
+def from_memo_fields(fields: tuple[object, ...]) -> Manifest:
+    """The manifest ``memo_fields`` gave, not validated again: the memo holds only what
+    ``from_bytes`` accepted. Raises TypeError or ValueError on values of another shape."""
+    (
+        runnable,
+        dep_hash,
+        exit_code,
+        duration,
+        version,
+        created,
+        log,
+        arts,
+        deps,
+        sig,
+        inputs,
+        fmt,
+    ) = fields
+    return _built(
+        Manifest,
+        runnable=runnable,
+        dep_hash=dep_hash,
+        exit_code=exit_code,
+        duration=duration,
+        qik_version=version,
+        created=created,
+        log=_memo_ref(log),
+        artifacts=tuple(
+            _built(ArtifactEntry, path=p, digest=d, size=n, mode=m)
+            for p, d, n, m in cast("tuple[tuple[str, str, int, int], ...]", arts)
+        ),
+        deps=MappingProxyType(dict(cast("tuple[tuple[str, str], ...]", deps))),
+        signature=sig,
+        inputs=None if inputs is None else _memo_ref(inputs),
+        format=fmt,
+    )
+
+
+def _ref_fields(ref: ObjectRef) -> tuple[str, int, str | None]:
+    return (ref.digest, ref.size, ref.text)
+
+
+def _memo_ref(fields: object) -> ObjectRef:
+    digest, size, text = cast("tuple[str, int, str | None]", fields)
+    return _built(ObjectRef, digest=digest, size=size, text=text)
 
 
 def check_dep_hash(dep_hash: object) -> str:
