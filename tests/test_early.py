@@ -187,3 +187,23 @@ def test_a_command_started_here_reports_like_popen(tmp_path: Path) -> None:
     slow.kill()
     early.collect(slow)
     assert slow.returncode == -9
+
+
+def test_without_in_memory_files_commands_go_through_pipes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS has no memfd_create: there, git's output comes through a pipe (Popen)."""
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    root = _monorepo(tmp_path)
+    expected = FileIndex.from_worktree(root)
+    early.start(str(root))
+    assert _started() == ["ls-files", "rev-parse", "status"]
+    assert all(isinstance(proc, subprocess.Popen) for _, proc in early._started.values())
+    index = FileIndex.from_worktree(root)
+    assert early._started == {}
+    assert dict(index.blobs) == dict(expected.blobs)
+    git_path = early.find_git()
+    assert git_path is not None
+    bad = early.spawn(early.argv(git_path, ["rev-parse", "--verify", "nope"]), str(root), {})
+    out, err = early.collect(bad)
+    assert bad.returncode == 128 and out == b"" and b"fatal" in err
