@@ -308,13 +308,7 @@ class Store:
         key = manifest_key(check_dep_hash(dep_hash))
         if self.memo is not None:
             return self._read_memoized(key, dep_hash, self.memo)
-        try:
-            stream = self.backend.open(key)
-        except KeyMissing:
-            return None
-        with closing(stream):
-            data = read_up_to(stream, MAX_MANIFEST_BYTES + 1)
-        return Manifest.from_bytes(data, expected_dep_hash=dep_hash)
+        return self._parse_manifest(key, dep_hash)
 
     def _read_memoized(self, key: str, dep_hash: str, memo: ManifestMemo) -> Manifest | None:
         assert isinstance(self.backend, LocalBackend)
@@ -326,17 +320,20 @@ class Store:
         manifest = memo.get(dep_hash, identity)
         if manifest is not None:
             return manifest
+        manifest = self._parse_manifest(key, dep_hash)
+        # Kept only if the file is still the one stat saw: then these are its bytes.
+        if manifest is not None and file_identity(path) == identity:
+            memo.put(dep_hash, identity, manifest)
+        return manifest
+
+    def _parse_manifest(self, key: str, dep_hash: str) -> Manifest | None:
         try:
             stream = self.backend.open(key)
         except KeyMissing:
             return None
         with closing(stream):
             data = read_up_to(stream, MAX_MANIFEST_BYTES + 1)
-        manifest = Manifest.from_bytes(data, expected_dep_hash=dep_hash)
-        # Kept only if the file is still the one stat saw: then these are its bytes.
-        if file_identity(path) == identity:
-            memo.put(dep_hash, identity, manifest)
-        return manifest
+        return Manifest.from_bytes(data, expected_dep_hash=dep_hash)
 
     def write_manifest(self, manifest: Manifest, *, check_objects: bool = True) -> None:
         """Write (or replace) the manifest of ``manifest.dep_hash``. Raises
