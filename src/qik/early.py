@@ -17,6 +17,7 @@ This module imports nothing of qik's and little else: it runs before everything.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -196,7 +197,7 @@ def _posix_spawn(
     # so a missing one fails here with the OSError that Popen(cwd=...) raised.
     if not os.path.isdir(cwd):
         os.stat(cwd)  # FileNotFoundError, or the reason it can't be looked at
-        raise NotADirectoryError(20, "Not a directory", cwd)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), cwd)
     argv = [command[0], "-C", cwd, *command[1:]]
     pid = os.posix_spawn(
         command[0],
