@@ -49,7 +49,11 @@ BUILTIN_CACHES = ("local", "repo")
 
 def out_path(root: Path, name: str) -> Path:
     """Where a runnable's live output goes: ``._qik/out/<runnable>.out``."""
-    return root / "._qik" / "out" / f"{quote(name, safe='@-_.')}.out"
+    return root / "._qik" / "out" / _out_name(name)
+
+
+def _out_name(name: str) -> str:
+    return f"{quote(name, safe='@-_.')}.out"
 
 
 # A local result stored or marked as used less than this long ago is not marked again
@@ -193,10 +197,10 @@ class Caches:
 
     def mirrors(self, runnable: Runnable) -> tuple[Mirror, ...]:
         """Where a fresh result of ``runnable`` is published, besides the local store."""
-        from qik.store.mirrors.spec import RepoMirror, S3Mirror
-
         if self.read_only or runnable.cache == "local":
             return ()
+        from qik.store.mirrors.spec import RepoMirror, S3Mirror
+
         if runnable.cache == "repo":
             return (RepoMirror(str(self.project.root / ".qik")),)
         remote, reader = self.remote(runnable.cache), self._reader(runnable.cache)
@@ -381,16 +385,17 @@ class Run:
         # then the worker moves it into place itself, and sends small logs back.
         self.worker_settles = False
         self._space_env = space_envs(plan.project)  # venv and dotenv of each space
-        self._out_dir: Path | None = None  # decided at the first cold runnable
-        self._live: dict[str, Path] = {}  # runnable -> the file its running command writes
+        self._out_dir: str | None = None  # decided at the first cold runnable
+        self._root, self._store_dir = str(self.root), str(self.root / "._qik")
+        self._live: dict[str, str] = {}  # runnable -> the file its running command writes
         self._mirror_trouble: set[tuple[str, str]] = set()  # (cache, error) warned about
 
-    def _out(self, name: str) -> Path:
+    def _out(self, name: str) -> str:
         """Where a cold runnable's output goes: ``._qik/out/``, or a temporary directory
         when that can't be written (a read-only ``._qik``, or a file by that name)."""
         if self._out_dir is None:
-            self._out_dir = _output_dir(self.root, self._warn)
-        return self._out_dir / out_path(self.root, name).name
+            self._out_dir = str(_output_dir(self.root, self._warn))
+        return os.path.join(self._out_dir, _out_name(name))
 
     # -- decide -------------------------------------------------------------------------
     def prepare(self, name: str, upstream_touched: bool) -> Job:
@@ -440,20 +445,21 @@ class Run:
         # once shown (``settle``): a concurrent qik running the same runnable truncated
         # the shared file under the other's command, and stored or showed half a log,
         # or NUL bytes (the stress suite's concurrency case).
-        final = str(self._out(runnable.name))
-        output = Path(f"{final}.{os.getpid()}")
+        final = self._out(runnable.name)
+        output = f"{final}.{os.getpid()}"
         self._live[runnable.name] = output
         if self.tails_output:
             # The console tails this file from its start: last run's output must not show.
             # (Only then: on a busy disk an unlink per runnable is a real cost.)
-            output.unlink(missing_ok=True)
-        from qik.scheduler.worker import ColdRequest
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(output)
+        from qik.scheduler.worker import ColdRequest, encode_inputs
 
         return ColdRequest(
             name=runnable.name,
             exec=runnable.exec,
-            root=str(self.root),
-            out_path=str(output),
+            root=self._root,
+            out_path=output,
             settle_path=final if self.worker_settles else None,
             timeout=runnable.timeout,
             env=self._space_env(runnable),
@@ -461,9 +467,9 @@ class Run:
             deps=tuple((d.label, d.digest) for d in fp.deps),
             artifacts=runnable.artifacts,
             cache_when=runnable.cache_when,
-            store_dir=str(self.root / "._qik"),
+            store_dir=self._store_dir,
             mirrors=self.plan.caches.mirrors(runnable),
-            inputs=tuple(f for d in fp.deps for f in d.files),
+            inputs=encode_inputs(f for d in fp.deps for f in d.files),
             run_id=self.plan.caches.run_id,
         )
 
@@ -561,7 +567,7 @@ class Run:
             return
         path = self._live.get(result.name) or self._out(result.name)
         try:
-            with path.open("rb") as f:
+            with open(path, "rb") as f:
                 while chunk := f.read(1 << 20):
                     stream.write(chunk)
         except FileNotFoundError:

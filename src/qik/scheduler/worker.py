@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ __all__ = [
     "BatchOutcome",
     "ColdOutcome",
     "ColdRequest",
+    "encode_inputs",
     "run_batch",
     "run_cold",
     "should_store",
@@ -55,7 +56,9 @@ class ColdRequest:
     cache_when: CacheWhen = "success"
     store_dir: str = ""  # the local store
     mirrors: tuple[Mirror, ...] = ()  # where to publish the result (repo, S3), in order
-    inputs: tuple[tuple[str, str], ...] = ()  # (path, blob) of every file covered, for :explain
+    # The listing of every file covered, for :explain (``encode_inputs``): one string, as
+    # sending a pair per file cost the main process a pickled object per file.
+    inputs: str = ""
     run_id: str = ""  # marks the command's processes (proc.RUN_MARKER), for kill_marked
     # Where the output goes once the command is done (``out_path`` is this process's own
     # file meanwhile), or None: the main process moves it. When set, a small log also
@@ -297,7 +300,7 @@ def _store_result(
     log = store.put_small(log_bytes) if log_bytes is not None else store.put_small_file(output)
     paths, warnings = collect_artifacts(Path(req.root), req.artifacts)
     entries = [store.put_artifact(Path(req.root), rel) for rel in paths]
-    inputs = store.put_small(_encode_inputs(req.inputs)) if req.inputs else None
+    inputs = store.put_small(req.inputs.encode()) if req.inputs else None
     manifest = Manifest(
         runnable=req.name,
         dep_hash=req.dep_hash or "",
@@ -338,8 +341,9 @@ def _ignore_store(store_dir: str) -> None:
         pass  # an unwritable ._qik: the run goes on, and storing will say why
 
 
-def _encode_inputs(inputs: tuple[tuple[str, str], ...]) -> bytes:
-    return "".join(f"{blob} {path}\n" for path, blob in inputs).encode()
+def encode_inputs(files: Iterable[tuple[str, str]]) -> str:
+    """The inputs listing of a result: a line ``<blob> <path>`` per (path, blob)."""
+    return "".join([f"{blob} {path}\n" for path, blob in files])
 
 
 def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
