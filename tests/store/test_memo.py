@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from qik.store import ObjectRef
+from qik.store import Manifest, ObjectRef
 from qik.store.backend import LocalBackend
 from qik.store.cas import Store, manifest_key
 from qik.store.manifest import from_memo_fields, memo_fields, sign
@@ -133,3 +134,30 @@ def test_a_cached_run_replays_through_the_memo(make_repo: Callable[..., Path], q
         manifest.unlink()
     assert qik(root).returncode == 0
     assert (root.parent / "count").read_text() == "ran\nran\n"
+
+
+def test_equal_parts_are_kept_once(tmp_path: Path) -> None:
+    """A module's commands share one inputs listing: the memo holds it once."""
+    listing = ObjectRef.inline(b"".join(b"%040d src/m_%d.py\n" % (i, i) for i in range(50)))
+    assert listing is not None and listing.text is not None
+    first = make_manifest(inputs=listing, log=ObjectRef.inline(b"one\n"))
+    second = make_manifest(dep_hash="ab" * 32, inputs=listing, log=ObjectRef.inline(b"two\n"))
+    memo = ManifestMemo(tmp_path / MEMO_NAME)
+    # As two separate reads would give them: equal listings, not the same string.
+    memo.put(first.dep_hash, (1, 1, 1), from_memo_fields(memo_fields(first)))
+    memo.put(second.dep_hash, (2, 2, 2), _copied(second))
+    memo.save()
+    assert (tmp_path / MEMO_NAME).stat().st_size < 1.5 * len(listing.text)
+    loaded = ManifestMemo(tmp_path / MEMO_NAME)
+    a, b = loaded.get(first.dep_hash, (1, 1, 1)), loaded.get(second.dep_hash, (2, 2, 2))
+    assert a == first and b == second
+    assert a is not None and b is not None and a.inputs is not None and b.inputs is not None
+    assert a.inputs.text == listing.text and a.inputs.text is b.inputs.text
+
+
+def _copied(manifest: Manifest) -> Manifest:
+    """``manifest`` with its inputs listing in a string of its own."""
+    assert manifest.inputs is not None and manifest.inputs.text is not None
+    text = "".join(list(manifest.inputs.text))
+    inputs = ObjectRef(manifest.inputs.digest, manifest.inputs.size, text)
+    return dataclasses.replace(manifest, inputs=inputs)

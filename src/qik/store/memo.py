@@ -79,8 +79,15 @@ class ManifestMemo:
             return
         generation = self._generation + 1
         oldest = generation - _KEEP
+        shared: dict[object, object] = {}
         entries = {
-            dep_hash: (identity, generation if dep_hash in self._used else seen, fields)
+            dep_hash: (
+                identity,
+                generation if dep_hash in self._used else seen,
+                # Equal parts (a module's commands share one inputs listing) as one
+                # object, which marshal writes once: the memo is smaller and loads faster.
+                tuple(shared.setdefault(f, f) if isinstance(f, tuple) else f for f in fields),
+            )
             for dep_hash, (identity, seen, fields) in self._entries.items()
             if dep_hash in self._used or seen > oldest
         }
