@@ -35,6 +35,7 @@ __all__ = [
     "find_git",
     "git_env",
     "ls_files_args",
+    "project_root",
     "spawn",
     "start",
     "status_args",
@@ -111,6 +112,7 @@ if TYPE_CHECKING:  # subprocess is imported only where there are no in-memory fi
 
 _Key = tuple[str, tuple[str, ...]]
 _started: dict[_Key, tuple[dict[str, str], Started]] = {}
+_roots: list[str] = []  # the project found by start()
 
 
 def git_env() -> dict[str, str]:
@@ -270,8 +272,15 @@ def discard() -> None:
         _kill(proc)
 
 
+def project_root() -> str | None:
+    """The project's directory as :func:`start` found it, if it found one."""
+    return _roots[-1] if _roots else None
+
+
 def _start_for(cwd: str) -> None:
     root = _project_root(os.path.realpath(cwd))
+    if root is not None:
+        _roots.append(root)
     top = None if root is None else _work_tree_top(root)
     git = find_git()
     if root is None or top is None or git is None:

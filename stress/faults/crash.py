@@ -123,7 +123,7 @@ def _pick_worker(
     while started.proc.poll() is None:
         now = time.monotonic()
         if now >= deadline:
-            workers = _workers(started.pid)
+            workers = procs.pool_workers(started.pid)
             busy = [w for w in workers if _has_children(w)]
             if busy:
                 return ctx.rng.choice(busy), True
@@ -133,14 +133,6 @@ def _pick_worker(
                     return ctx.rng.choice(workers), False
         time.sleep(0.005)
     return None
-
-
-def _workers(pid: int) -> list[psutil.Process]:
-    try:
-        children = psutil.Process(pid).children()
-    except psutil.NoSuchProcess:
-        return []
-    return [child for child in children if "LokyProcess" in procs.cmdline(child)]
 
 
 def _has_children(proc: psutil.Process) -> bool:

@@ -17,7 +17,14 @@ from collections.abc import Iterable
 
 import psutil
 
-__all__ = ["become_subreaper", "kill_tree", "reap", "strays", "wait_strays_gone"]
+__all__ = [
+    "become_subreaper",
+    "kill_tree",
+    "pool_workers",
+    "reap",
+    "strays",
+    "wait_strays_gone",
+]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _protected: set[int] = set()  # long-lived helpers of the suite (the S3 server)
@@ -33,6 +40,24 @@ def become_subreaper() -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     is_subreaper = bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     return is_subreaper
+
+
+def pool_workers(qik: int) -> list[psutil.Process]:
+    """qik's pool workers: its children that loky spawned, or the children of its fork
+    server (a child of qik's, on Linux: qik.scheduler.pool)."""
+    try:
+        children = psutil.Process(qik).children()
+    except psutil.NoSuchProcess:
+        return []
+    workers = []
+    for child in children:
+        line = cmdline(child)
+        if "LokyProcess" in line:
+            workers.append(child)
+        elif "multiprocessing.forkserver" in line:
+            with contextlib.suppress(psutil.Error):
+                workers.extend(child.children())
+    return workers
 
 
 def protect(pid: int) -> None:

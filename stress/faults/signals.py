@@ -160,11 +160,7 @@ def _kill_main(ctx: Ctx, report: CaseReport, root: Path, hashes: dict[str, str])
 def _kill_worker(ctx: Ctx, report: CaseReport, root: Path, hashes: dict[str, str]) -> None:
     started, _ = _start(ctx, root)
     trial = Trial("SIGKILL a busy pool worker, then Ctrl-C")
-    workers = [
-        p
-        for p in _safe_descendants(started.pid)
-        if "loky" in procs.cmdline(p) and _safe_descendants(p.pid)
-    ]
+    workers = [p for p in procs.pool_workers(started.pid) if _safe_descendants(p.pid)]
     if workers:
         ctx.rng.choice(workers).kill()
     time.sleep(1.0)

@@ -64,12 +64,23 @@ def _is_sleep(proc: psutil.Process) -> bool:
         return False
 
 
-def _has_children(proc: psutil.Process) -> bool:
-    # Short-lived children (git, the loky resource tracker) may end while we look.
+def _worker_of(sleeper: psutil.Process, qik: int) -> psutil.Process | None:
+    """The pool worker running the sleeper: its ancestor whose parent is qik, or the
+    pool's fork server, a child of qik's (see qik.scheduler.pool)."""
     try:
-        return bool(proc.children())
+        parents = {qik} | {
+            p.pid
+            for p in psutil.Process(qik).children()
+            if "multiprocessing.forkserver" in " ".join(p.cmdline())
+        }
+        proc = sleeper
+        while (parent := proc.parent()) is not None:
+            if parent.pid in parents:
+                return proc
+            proc = parent
     except psutil.Error:
-        return False
+        pass
+    return None
 
 
 def _alive(procs: list[psutil.Process], within: float = 8.0) -> list[psutil.Process]:
@@ -141,7 +152,7 @@ def test_the_command_of_a_killed_worker_does_not_outlive_the_run(
     while time.monotonic() < deadline:
         kids = psutil.Process(proc.pid).children(recursive=True)
         sleepers = [p for p in kids if _is_sleep(p)]
-        busy = [p for p in psutil.Process(proc.pid).children() if _has_children(p)]
+        busy = [w for s in sleepers if (w := _worker_of(s, proc.pid)) is not None]
         if sleepers and busy:
             break
         time.sleep(0.1)

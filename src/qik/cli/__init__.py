@@ -126,15 +126,28 @@ def _run(argv: list[str]) -> int:
     # cached run of 900 runnables (15 ms, more as the heap grows) and found next to
     # nothing. It still runs, after every 100,000 net allocations.
     gc.set_threshold(100_000, 20, 20)
+    root = None
     if not _HELP.intersection(argv):
         from qik import early
 
         early.start(os.curdir)  # git's part of the file index, while qik imports the rest
+        root = early.project_root()
     from qik.cli.fastargs import parse
 
     flags = parse(argv)
     if flags is None:
         return _click_main(argv)
+    if root is not None:
+        from qik.scheduler.pool import prestart_if_all_cold
+
+        # The pool's fork server loads on another CPU while qik loads and plans the run.
+        prestart_if_all_cold(
+            root,
+            ls=flags["ls"],
+            watch=flags["watch"],
+            cache_status=flags["cache_status"],
+            force=flags["force"],
+        )
     return _run_flags(flags)
 
 

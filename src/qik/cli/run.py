@@ -124,8 +124,16 @@ def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bo
 
 def run_once(project: Any, options: Options) -> int:
     from qik.runner import make_plan
+    from qik.scheduler.pool import prestart_if_all_cold
 
     start = time.monotonic()
+    prestart_if_all_cold(
+        str(project.root),
+        ls=options.ls,
+        watch=options.watch,
+        cache_status=options.cache_status,
+        force=options.force,
+    )
     plan = make_plan(project, options, _stderr_warn())
     if options.ls:
         return _list(plan, options)
@@ -266,6 +274,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
     def make_pool() -> Any:
         import loky
 
+        from qik.scheduler.pool import pool_context
         from qik.scheduler.worker import stop_with_qik
 
         pools.append(
@@ -274,6 +283,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
                 timeout=60,
                 initializer=stop_with_qik,
                 initargs=(os.getpid(),),
+                context=pool_context(),
             )
         )
         _POOL_STARTED.append(True)
@@ -349,9 +359,8 @@ def stop_children() -> None:
     Workers get a SIGTERM and a moment: a busy one stops its own command, including one
     it started after we looked (``qik.scheduler.worker.stop_with_qik``); SIGKILL for the
     rest. Only called on the way out: a second Ctrl-C (people press it twice) must not cut
-    it short, or the commands still running would outlive us. loky's resource trackers
-    are left alone: they exit with us, and a killed one is relaunched only to print
-    tracebacks about semaphores it no longer knows.
+    it short, or the commands still running would outlive us. The pool's helpers (its
+    resource trackers, its fork server) are left alone: they exit with us.
     """
     import psutil
 
@@ -360,8 +369,11 @@ def stop_children() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     me = psutil.Process()
-    everyone = [p for p in me.children(recursive=True) if not _is_tracker(p)]
+    helpers = [p for p in me.children() if _pool_helper(p)]
+    everyone = [p for p in me.children(recursive=True) if p not in helpers]
+    # Workers are qik's children, or the fork server's (``qik.scheduler.pool``).
     workers = [p for p in me.children() if p in everyone]
+    workers += [w for h in helpers if _pool_helper(h) == "server" for w in _children(h)]
     groups = {_group(p) for p in everyone} - {os.getpgrp(), None}
     for worker in workers:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -381,13 +393,28 @@ def stop_children() -> None:
         kill_marked(run_id)
 
 
-def _is_tracker(proc: Any) -> bool:
+def _pool_helper(proc: Any) -> str | None:
+    """ "tracker" for a resource tracker, "server" for the pool's fork server: helpers
+    that exit with qik. A killed tracker is relaunched only to print tracebacks about
+    semaphores it no longer knows; the fork server's children are the workers."""
     import psutil
 
     try:
-        return any("resource_tracker" in part for part in proc.cmdline())
+        command = " ".join(proc.cmdline())
     except psutil.Error:
-        return False
+        return None
+    if "resource_tracker" in command:
+        return "tracker"
+    return "server" if "multiprocessing.forkserver" in command else None
+
+
+def _children(proc: Any) -> list[Any]:
+    import psutil
+
+    try:
+        return list(proc.children())
+    except psutil.Error:
+        return []
 
 
 def _group(proc: Any) -> int | None:

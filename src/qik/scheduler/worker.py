@@ -125,7 +125,7 @@ def stop_with_qik(qik_pid: int) -> None:
     cleanup), and the main process stops what is left (``qik.cli.run.stop_children``,
     which also sends this SIGTERM after a Ctrl-C). A SIGKILLed qik can't stop its pool
     at all: loky's workers would run the runnables still queued, then idle for a minute;
-    so a worker whose parent is gone stops its command and exits. (Found by the stress
+    so a worker stops its command and exits once qik is gone. (Found by the stress
     suite's signals case.)
     """
     _keep_fds_from_commands()
@@ -135,10 +135,64 @@ def stop_with_qik(qik_pid: int) -> None:
     # traceback) made loky kill the others' trees first, and a command's child whose
     # parent had exited was then out of anyone's sight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # qik's pid, not getppid(): a worker still starting up when qik was killed already
-    # has another parent, and would never notice.
-    watch = threading.Thread(target=_watch_parent, args=(qik_pid,), daemon=True)
+    watch = threading.Thread(target=_watch_qik, args=(qik_pid,), daemon=True)
     watch.start()
+
+
+def _watch_qik(qik_pid: int) -> None:
+    """Return once qik is gone, then stop this worker's command and exit.
+
+    A worker spawned by loky is qik's child: it watches its parent pid change (qik's pid,
+    not just getppid(): a worker still starting up when qik was killed already has
+    another parent). A worker forked by the fork server (``qik.scheduler.pool``) is its
+    grandchild, and the server outlives qik as long as its forks do (they inherit the
+    pipe it watches): such a worker checks the lineage once, then waits on a pidfd of
+    qik's, which can't be fooled by a reused pid (a poll of the pid where there is none).
+    """
+    parent = os.getppid()
+    if parent == qik_pid:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL)
+    elif _is_child_of(parent, qik_pid):
+        _wait_for_exit(qik_pid)
+    stop_all_commands()
+    os._exit(1)
+
+
+def _is_child_of(pid: int, parent: int) -> bool:
+    import psutil  # loaded already: loky's worker needs it
+
+    try:
+        return bool(psutil.Process(pid).ppid() == parent)
+    except psutil.Error:
+        return False
+
+
+def _wait_for_exit(pid: int) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):  # no pidfd here (Linux < 5.3, not Linux)
+        while _exists(pid):
+            time.sleep(_PARENT_POLL)
+        return
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+    while not poller.poll():
+        pass
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _keep_fds_from_commands() -> None:
@@ -187,13 +241,6 @@ def _die_of(signum: int) -> None:
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)  # not reached: SIGINT and SIGTERM end a process by default
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(_PARENT_POLL)
-    stop_all_commands()
-    os._exit(1)
 
 
 def run_cold(req: ColdRequest) -> ColdOutcome:

@@ -1,0 +1,83 @@
+"""How the pool's workers start: forked from one fork server on Linux, spawned elsewhere.
+
+loky's own start method spawns every worker as a new interpreter, and each imports loky,
+cloudpickle, psutil and qik's worker modules before its first command: 100-150 ms of CPU
+a worker, paid again for every worker of a 64-core CI box, on the cold path. A fork
+server (``multiprocessing``'s ``forkserver``, which loky's reusable executor accepts) is one
+fresh, single-threaded interpreter that imports all that once; each worker is then a
+``fork`` of it, with every module in place. Forking that clean process is safe (it is
+not the main process, with its threads and locks); forking on macOS is not (system
+frameworks), so macOS keeps loky's default.
+
+``QIK_POOL_START=loky`` picks loky's default anywhere (a way around, should a fork server
+ever misbehave somewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+__all__ = ["FORK_SERVER", "pool_context", "prestart_if_all_cold"]
+
+FORK_SERVER = "forkserver"
+
+# What a worker imports before and while it runs its first command: loaded once, in the
+# fork server. ``__main__`` first: the fork server then runs qik's own entry point once,
+# instead of every worker importing it to prepare.
+_PRELOAD = [
+    "__main__",
+    "loky.process_executor",
+    "qik.scheduler.worker",
+    "qik.store.manifest",
+    "qik.store.paths",
+    "qik.store.mirrors.publish",
+]
+
+
+def start_method() -> str:
+    chosen = os.environ.get("QIK_POOL_START", "")
+    if chosen in ("loky", FORK_SERVER):
+        return chosen
+    return FORK_SERVER if sys.platform.startswith("linux") else "loky"
+
+
+def pool_context() -> Any:
+    """The context to give ``loky.get_reusable_executor``, or None for loky's default."""
+    if start_method() != FORK_SERVER:
+        return None
+    import multiprocessing
+
+    context = multiprocessing.get_context(FORK_SERVER)
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def prestart_if_all_cold(
+    root: str, *, ls: bool | None, watch: bool | None, cache_status: str | None, force: bool | None
+) -> None:
+    """Start the fork server now, without waiting for it to load, if this run will
+    certainly start the pool: with ``--force``, or with no local cache at all (a fresh
+    clone, a cleared cache), unless it only lists (``--ls``), watches, or runs nothing
+    cold (``--cache-status warm``). The server then loads on another CPU while qik
+    plans the run, and the first worker forks at once instead of waiting for it (0.1 to
+    0.2 s). A remote cache may still replay everything: the server started for nothing.
+
+    SIGINT is ignored meanwhile, as while loky starts workers (``cli.run``): the server
+    and its forks inherit that, so a Ctrl-C never interrupts one mid-import.
+    """
+    if ls or watch or cache_status == "warm":
+        return
+    if not force and os.path.isdir(os.path.join(root, "._qik", "manifests")):
+        return
+    if pool_context() is None:
+        return
+    import signal
+    from multiprocessing import forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)

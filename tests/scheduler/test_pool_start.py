@@ -1,0 +1,94 @@
+"""How the pool's workers start: forked from a fork server on Linux (``qik.scheduler.pool``),
+spawned by loky elsewhere or with ``QIK_POOL_START=loky``; and when the server starts early."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QIK
+
+# The command prints the command line of its worker's parent: the fork server, or qik.
+_GRANDPARENT = "tr '\\0' ' ' < /proc/$(cut -d' ' -f4 /proc/$PPID/stat)/cmdline"
+TOML = f"""
+[commands.who]
+exec = '''{_GRANDPARENT}'''
+[commands.other]
+exec = "echo other"
+"""
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork server: Linux")
+
+
+def _grandparent(root: Path, **env: str) -> str:
+    result = subprocess.run(
+        [QIK, "-n", "2", "-f", "-v", "2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warn" not in result.stderr.lower(), result.stderr
+    return result.stdout
+
+
+@linux
+def test_workers_fork_from_a_fork_server_on_linux(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"qik.toml": TOML})
+    out = _grandparent(root)
+    assert "multiprocessing.forkserver" in out
+    assert "other" in out
+
+
+@linux
+def test_qik_pool_start_loky_spawns_workers_from_qik(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"qik.toml": TOML})
+    out = _grandparent(root, QIK_POOL_START="loky")
+    assert "multiprocessing.forkserver" not in out
+    assert "qik" in out  # the worker's parent is qik itself
+
+
+_PROBE = """
+import sys
+from multiprocessing import forkserver
+from qik.scheduler.pool import prestart_if_all_cold
+prestart_if_all_cold(sys.argv[1], ls={ls}, watch=None, cache_status={status!r}, force={force})
+print(forkserver._forkserver._forkserver_pid is not None)
+"""
+
+
+def _prestarted(
+    root: Path, *, ls: bool = False, status: str | None = None, force: bool = False
+) -> bool:
+    code = _PROBE.format(ls=ls, status=status, force=force)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip() == "True"
+
+
+@linux
+def test_the_fork_server_starts_early_only_when_every_runnable_is_cold(tmp_path: Path) -> None:
+    assert _prestarted(tmp_path)  # no local cache: all cold
+    assert not _prestarted(tmp_path, ls=True)  # only lists
+    assert not _prestarted(tmp_path, status="warm")  # runs only what is cached
+    (tmp_path / "._qik" / "manifests").mkdir(parents=True)
+    assert not _prestarted(tmp_path)  # a local cache may replay anything
+    assert _prestarted(tmp_path, force=True)
+
+
+def test_loky_start_is_the_default_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qik.scheduler import pool
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.delenv("QIK_POOL_START", raising=False)
+    assert pool.start_method() == "loky"
+    assert pool.pool_context() is None
