@@ -92,3 +92,42 @@ def test_loky_start_is_the_default_off_linux(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("QIK_POOL_START", raising=False)
     assert pool.start_method() == "loky"
     assert pool.pool_context() is None
+
+
+def test_a_forked_worker_checks_its_lineage() -> None:
+    from qik.scheduler.worker import _is_child_of
+
+    assert _is_child_of(os.getpid(), os.getppid())
+    assert not _is_child_of(os.getpid(), os.getpid())
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert not _is_child_of(gone.pid, os.getpid())  # no such process
+
+
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_a_forked_worker_sees_qik_exit(pidfd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from qik.scheduler import worker
+
+    if not pidfd or not hasattr(os, "pidfd_open"):
+
+        def no_pidfd(pid: int) -> int:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd, raising=False)
+    qik = subprocess.Popen(["sleep", "0.5"])
+    start = time.monotonic()
+    try:
+        # Waited by another thread (the role of a worker's watch), reaped here meanwhile.
+        import threading
+
+        watch = threading.Thread(target=worker._wait_for_exit, args=(qik.pid,))
+        watch.start()
+        qik.wait()
+        watch.join(timeout=10)
+        assert not watch.is_alive()
+        assert 0.4 < time.monotonic() - start < 5
+    finally:
+        qik.kill()
+        qik.wait()

@@ -160,12 +160,16 @@ def _watch_qik(qik_pid: int) -> None:
 
 
 def _is_child_of(pid: int, parent: int) -> bool:
+    """False only when known: a process that can't be looked at (no /proc?) is given
+    the benefit of the doubt, or no worker would ever stay up there."""
     import psutil  # loaded already: loky's worker needs it
 
     try:
         return bool(psutil.Process(pid).ppid() == parent)
-    except psutil.Error:
+    except psutil.NoSuchProcess:
         return False
+    except psutil.Error:
+        return True
 
 
 def _wait_for_exit(pid: int) -> None:
