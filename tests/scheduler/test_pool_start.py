@@ -131,3 +131,20 @@ def test_a_forked_worker_sees_qik_exit(pidfd: bool, monkeypatch: pytest.MonkeyPa
     finally:
         qik.kill()
         qik.wait()
+
+
+@linux
+def test_loky_starts_the_workers_where_the_fork_server_cant_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing import forkserver
+
+    from qik.scheduler import pool
+
+    def no_socket() -> None:
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.delenv("QIK_POOL_START", raising=False)
+    monkeypatch.setattr(forkserver, "ensure_running", no_socket)
+    assert pool.start_method() == "forkserver"
+    assert pool.pool_context() is None

@@ -44,14 +44,15 @@ def start_method() -> str:
 
 
 def pool_context() -> Any:
-    """The context to give ``loky.get_reusable_executor``, or None for loky's default."""
+    """The context to give ``loky.get_reusable_executor``, or None for loky's default:
+    also where the fork server can't start (it needs a socket in a temporary folder)."""
     if start_method() != FORK_SERVER:
         return None
     import multiprocessing
 
     context = multiprocessing.get_context(FORK_SERVER)
     context.set_forkserver_preload(_PRELOAD)
-    return context
+    return context if _start_server() else None
 
 
 def prestart_if_all_cold(
@@ -63,21 +64,31 @@ def prestart_if_all_cold(
     cold (``--cache-status warm``). The server then loads on another CPU while qik
     plans the run, and the first worker forks at once instead of waiting for it (0.1 to
     0.2 s). A remote cache may still replay everything: the server started for nothing.
-
-    SIGINT is ignored meanwhile, as while loky starts workers (``cli.run``): the server
-    and its forks inherit that, so a Ctrl-C never interrupts one mid-import.
     """
     if ls or watch or cache_status == "warm":
         return
     if not force and os.path.isdir(os.path.join(root, "._qik", "manifests")):
         return
-    if pool_context() is None:
-        return
+    pool_context()
+
+
+def _start_server() -> bool:
+    """Start the fork server if it is not running; False if it can't be. It starts with
+    SIGINT ignored, as loky's workers do (``cli.run``): the server and its forks inherit
+    that, so a Ctrl-C never interrupts one mid-import (qik stops them itself)."""
     import signal
     from multiprocessing import forkserver
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignored = True
+    except ValueError:  # not the main thread, which alone handles signals
+        previous, ignored = None, False
     try:
         forkserver.ensure_running()
+    except OSError:
+        return False
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if ignored:
+            signal.signal(signal.SIGINT, previous)
+    return True
