@@ -137,7 +137,7 @@ def _run(argv: list[str]) -> int:
     flags = parse(argv)
     if flags is None:
         return _click_main(argv)
-    if root is not None:
+    if root is not None and not any(name.startswith(":") for name in flags["commands"]):
         from qik.scheduler.pool import prestart_if_all_cold
 
         # The pool's fork server loads on another CPU while qik loads and plans the run.
