@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QIK
+from tests.conftest import QIK, git
 
 # The command prints the command line of its worker's parent: the fork server, or qik.
 _GRANDPARENT = "tr '\\0' ' ' < /proc/$(cut -d' ' -f4 /proc/$PPID/stat)/cmdline"
@@ -148,3 +148,55 @@ def test_loky_starts_the_workers_where_the_fork_server_cant_start(
     monkeypatch.setattr(forkserver, "ensure_running", no_socket)
     assert pool.start_method() == "forkserver"
     assert pool.pool_context() is None
+
+
+def _session_left(sid: int, within: float = 10.0) -> list[str]:
+    """The command lines of processes still in session ``sid`` after ``within`` s."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + within
+    while True:
+        left = []
+        for proc in psutil.process_iter():
+            try:
+                if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
+                    left.append(" ".join(proc.cmdline()))
+            except (OSError, psutil.Error):
+                continue
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+@linux
+def test_a_fork_server_started_for_nothing_leaves_with_qik(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # A fresh clone has no local cache, so the fork server starts first thing; the repo
+    # cache then replays everything and no worker is ever forked.
+    toml = "".join(
+        f'[commands.c{i}]\nexec = "echo {i}"\ndeps = ["*.txt"]\ncache = "repo"\n' for i in range(2)
+    )
+    root = make_repo({"qik.toml": toml, "a.txt": "a"})
+    first = subprocess.run([QIK], cwd=root, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "cache")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    assert not (clone / "._qik").exists()
+    proc = subprocess.Popen(
+        [QIK, "-n", "2"],
+        cwd=clone,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "0 ran, 2 replayed" in err + out
+    assert "warn" not in err.lower(), err
+    assert _session_left(proc.pid) == []
