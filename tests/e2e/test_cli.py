@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -284,3 +285,19 @@ def test_qik_toml_directory_is_unreadable(make_repo: Callable[..., Path], qik: Q
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "error[config-unreadable]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_python_m_qik_is_the_qik_command(make_repo: Callable[..., Path]) -> None:
+    toml = '[commands.a]\nexec = "echo from-a"\ndeps = ["*.txt"]\n'
+    root = make_repo({"qik.toml": toml, "x.txt": "x"})
+    listed = subprocess.run(
+        [sys.executable, "-m", "qik", "--ls"], cwd=root, capture_output=True, text=True
+    )
+    assert (listed.returncode, listed.stdout) == (0, "a\n"), listed.stderr
+    ran = subprocess.run(
+        [sys.executable, "-m", "qik", "-n", "2"], cwd=root, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "from-a" in ran.stdout
+    again = subprocess.run([sys.executable, "-m", "qik"], cwd=root, capture_output=True, text=True)
+    assert "1 replayed" in again.stdout + again.stderr
