@@ -71,3 +71,40 @@ def test_kill_marked_stops_only_the_processes_of_that_run(tmp_path: Path) -> Non
         for proc in (ours, theirs):
             proc.kill()
             proc.wait()
+
+
+_STOPPED = """
+import sys, threading, time
+from pathlib import Path
+from qik.proc import CommandsStopped, run_shell, running_commands, stop_all_commands
+
+seen = []
+def run():
+    try:
+        seen.append(run_shell("sleep 30", cwd=Path("."), out_path=Path(sys.argv[1])))
+    except CommandsStopped:
+        seen.append("stopped")
+thread = threading.Thread(target=run)
+thread.start()
+while not running_commands():
+    time.sleep(0.01)
+stop_all_commands()
+thread.join(10)
+print(seen)
+"""
+
+
+def test_a_command_stopped_by_stop_all_commands_has_no_exit_code(tmp_path: Path) -> None:
+    # A pool worker whose qik was SIGKILLed stopped its command, then stored its result
+    # (cache-when "finished": exit code 143) before it could end: the stress suite's
+    # crash case. In a process of its own: stop_all_commands starts nothing ever after.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _STOPPED, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "['stopped']", done.stderr

@@ -19,6 +19,7 @@ from typing import Any
 
 __all__ = [
     "RUN_MARKER",
+    "CommandsStopped",
     "Finished",
     "kill_all",
     "kill_marked",
@@ -43,6 +44,16 @@ _running: set[int] = set()
 # Held while a command is spawned and registered; a worker stopping for good takes it and
 # never gives it back, so no command starts after it looked at ``_running``.
 _spawning = threading.Lock()
+# Set by ``stop_all_commands`` before it stops anything: an exit code seen after that may
+# be the stop's, not the command's own.
+_stopping = threading.Event()
+
+
+class CommandsStopped(BaseException):
+    """Raised by ``run_shell`` once ``stop_all_commands`` began: the command may have
+    ended by that stop, so its exit code says nothing, and nothing may be stored for it.
+    (A worker whose qik was SIGKILLed stored a "finished" result with exit code 143 for
+    the command it stopped: the stress suite's crash case.)"""
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ def run_shell(
         _running.discard(pid or 0)
         if out_fd is None:
             os.close(fd)
+    if _stopping.is_set():
+        raise CommandsStopped
     return Finished(exit_code=code, duration=time.monotonic() - start, timed_out=timed_out)
 
 
@@ -184,7 +197,9 @@ def running_commands() -> list[int]:
 
 def stop_all_commands() -> None:
     """Stop every command this process runs, and start no other, ever: for a process on
-    its way out (a pool worker whose qik is gone)."""
+    its way out (a pool worker whose qik is gone). A ``run_shell`` waiting on one of them
+    raises ``CommandsStopped`` instead of returning its exit code."""
+    _stopping.set()
     _spawning.acquire()
     for pid in running_commands():
         stop_command(pid)

@@ -136,6 +136,9 @@ def test_commands_stop_when_qik_is_killed(root: Path) -> None:
     proc.kill()
     proc.wait(timeout=10)
     assert _alive(everyone) == []
+    # Nothing stored for the commands the workers stopped (cache-when = "finished").
+    manifests = root / "._qik" / "manifests"
+    assert not manifests.exists() or not any(manifests.rglob("*.json"))
 
 
 def test_the_command_of_a_killed_worker_does_not_outlive_the_run(

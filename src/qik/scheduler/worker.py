@@ -17,10 +17,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from qik import __version__
-from qik.proc import RUN_MARKER, run_shell, running_commands, stop_all_commands
+from qik.proc import (
+    RUN_MARKER,
+    CommandsStopped,
+    run_shell,
+    running_commands,
+    stop_all_commands,
+)
 
 if TYPE_CHECKING:  # a pool worker imports little: not the config package
     from qik.config.schema import CacheWhen
@@ -40,6 +46,8 @@ __all__ = [
 
 # How often a pool worker checks that qik is still there.
 _PARENT_POLL = 0.5
+# How long a worker whose qik is gone waits for its watch to stop its commands and end it.
+_END_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,13 @@ def _watch_qik(qik_pid: int) -> None:
     os._exit(1)
 
 
+def _await_the_end() -> NoReturn:
+    """Store nothing and start nothing: the watch thread ends this worker as soon as it
+    has stopped every command (``_watch_qik``)."""
+    time.sleep(_END_GRACE)
+    os._exit(1)
+
+
 def _is_child_of(pid: int, parent: int) -> bool:
     """False only when known: a process that can't be looked at (no /proc?) is given
     the benefit of the doubt, or no worker would ever stay up there."""
@@ -260,6 +275,8 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     except _Stopped as stopped:  # the command is stopped: nothing to store, no more work
         _die_of(stopped.signum)
         raise
+    except CommandsStopped:  # qik is gone: the watch stops the commands, then this worker
+        _await_the_end()
     finally:
         os.close(fd)
     log = _small_log(output) if req.settle_path and not early else None
