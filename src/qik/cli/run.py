@@ -124,16 +124,8 @@ def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bo
 
 def run_once(project: Any, options: Options) -> int:
     from qik.runner import make_plan
-    from qik.scheduler.pool import prestart_if_all_cold
 
     start = time.monotonic()
-    prestart_if_all_cold(
-        str(project.root),
-        ls=options.ls,
-        watch=options.watch,
-        cache_status=options.cache_status,
-        force=options.force,
-    )
     plan = make_plan(project, options, _stderr_warn())
     if options.ls:
         return _list(plan, options)
@@ -369,11 +361,11 @@ def stop_children() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     me = psutil.Process()
-    helpers = [p for p in me.children() if _pool_helper(p)]
+    helpers = {p: kind for p in me.children() if (kind := _pool_helper(p))}
     everyone = [p for p in me.children(recursive=True) if p not in helpers]
     # Workers are qik's children, or the fork server's (``qik.scheduler.pool``).
     workers = [p for p in me.children() if p in everyone]
-    workers += [w for h in helpers if _pool_helper(h) == "server" for w in _children(h)]
+    workers += [w for h, kind in helpers.items() if kind == "server" for w in _children(h)]
     groups = {_group(p) for p in everyone} - {os.getpgrp(), None}
     for worker in workers:
         with contextlib.suppress(psutil.NoSuchProcess):

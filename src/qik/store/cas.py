@@ -8,7 +8,6 @@ is the full contract.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
@@ -221,7 +220,7 @@ class Store:
             self._drop_damaged(ref)
             raise
         except ObjectCorrupt:
-            self._judge(ref.digest)
+            self._judge(ref)
             raise
 
     def send_object(self, ref: ObjectRef, dest: Store, *, decoded: Writable | None = None) -> None:
@@ -241,7 +240,7 @@ class Store:
             self._drop_damaged(ref)
             raise
         except ObjectCorrupt:
-            self._judge(ref.digest)
+            self._judge(ref)
             raise
 
     def _open_object(self, ref: ObjectRef) -> ReadStream:
@@ -250,16 +249,14 @@ class Store:
         except KeyMissing:
             raise ObjectMissing(ref.digest) from None
 
-    def _judge(self, digest: str) -> None:
-        """The frame and the reference disagree on the size: the object alone can't
-        tell which is wrong, so it is decoded against its own header and name, and
-        deleted if it fails that (a flipped bit in its size field). A manifest with a
-        wrong size thus costs a decode, and never deletes a good object other manifests
-        share; a damaged object no longer stays to be trusted by the next writer of its
-        content, which finds it present and stores nothing (the stress suite's
-        corruption case)."""
-        with contextlib.suppress(ObjectMissing, ObjectCorrupt):
-            self._verify_against_name(digest)
+    def _judge(self, ref: ObjectRef) -> None:
+        """The frame and the reference disagree on the size, and either may be wrong: the
+        object is checked against its own header and name (``verify_object``), and deleted
+        only if it fails that (a flipped bit in its size field). A manifest with a wrong
+        size costs a decode and never deletes a good object other manifests share; a
+        damaged one no longer stays for the next writer of its content to find present
+        and trust (the stress suite's corruption case)."""
+        self.verify_object(ref.digest)
 
     def _drop_damaged(self, ref: ObjectRef) -> None:
         # A concurrent writer may have just replaced it with a good copy; deleting that
@@ -297,22 +294,20 @@ class Store:
         """Decode the whole object against its own header and name; delete it if damaged.
         For store checks and gc: readers verify anyway."""
         try:
-            self._verify_against_name(digest)
+            ref = ObjectRef(digest, self._declared_size(digest))
+            stream = self._open_object(ref)
         except (ObjectMissing, ObjectCorrupt):
             return False
-        return True
-
-    def _verify_against_name(self, digest: str) -> None:
-        """Raises ``ObjectMissing``, or ``DamagedObject`` after deleting a damaged object."""
-        ref = ObjectRef(digest, self._declared_size(digest))
-        stream = self._open_object(ref)
         try:
             with closing(stream):
                 for _ in verified_chunks(stream, ref):
                     pass
         except DamagedObject:
             self._drop_damaged(ref)
-            raise
+            return False
+        except ObjectCorrupt:  # replaced meanwhile by a frame of another size
+            return False
+        return True
 
     def _declared_size(self, digest: str) -> int:
         key = object_key(check_digest(digest))
