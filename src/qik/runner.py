@@ -23,7 +23,7 @@ from qik.config.schema import Project
 from qik.deps import DepEnv
 from qik.errors import QikError
 from qik.fingerprint.files import FileIndex
-from qik.graph.dag import Dag, Selector, build_dag, select
+from qik.graph.dag import Dag, Selector, build_dag, select, with_upstream
 from qik.graph.expand import Runnable, expand
 from qik.options import Options
 from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
@@ -330,14 +330,38 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         else plan_entry(dag.runnables[n], prints[n], caches.lookup)
         for n in names
     }
-    caches.save_memo()
     if options.cache_status:
         want_warm = options.cache_status == "warm"
         names = [n for n in names if entries[n].is_warm == want_warm]
-    plan = Plan(project, options, dag, names, prints, entries, index, caches)
+    listed = None
+    if options.caches or options.cache_status:
+        # What --cache and --cache-status leave out may still be needed: a runnable that
+        # will run needs the commands it depends on to have run (or been replayed) first,
+        # else it runs on their missing or stale outputs, and stores that.
+        support = _needed_upstream(dag, names, entries, isolated=options.isolated)
+        if support:
+            for name in support:
+                runnable, fp = dag.runnables[name], prints[name]
+                entries[name] = (
+                    PlanEntry(runnable, fp)
+                    if options.force
+                    else plan_entry(runnable, fp, caches.lookup)
+                )
+            listed, chosen = names, support.union(names)
+            names = [n for n in dag.order if n in chosen]
+    caches.save_memo()
+    plan = Plan(project, options, dag, names, prints, entries, index, caches, listed)
     if options.shard:
         _apply_shard(plan, options.shard)
     return plan
+
+
+def _needed_upstream(
+    dag: Dag, names: list[str], entries: Mapping[str, PlanEntry], *, isolated: bool
+) -> set[str]:
+    """The runnables outside ``names`` that the cold ones among them wait for."""
+    cold = {n for n in names if not entries[n].is_warm}
+    return with_upstream(dag, cold, isolated) - set(names)
 
 
 def _apply_shard(plan: Plan, spec: str) -> None:

@@ -137,6 +137,52 @@ def test_cache_status_and_fail(modules_repo: Path, qik: Qik) -> None:
     assert (modules_repo / ".qik" / "manifests").is_dir()
 
 
+NARROWED_TOML = """
+[commands.codegen]
+exec = "echo made >> made.log; echo gen > gen.out"
+artifacts = ["gen.out"]
+deps = ["f.txt"]
+
+[commands.check]
+exec = "cat gen.out"
+deps = ["f.txt", {type = "command", name = "codegen"}]
+cache = "repo"
+"""
+
+
+def test_cache_filters_keep_what_a_cold_runnable_needs(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """--cache and --cache-status choose what is listed; a chosen runnable that runs still
+    gets the commands it depends on first (replayed if warm), or it runs on their missing
+    or stale outputs and stores that as its result."""
+    root = make_repo({"qik.toml": NARROWED_TOML, "f.txt": "1", ".gitignore": "gen.out\n"})
+    assert qik(root, "--cache", "repo", "--ls").stdout.split() == ["check"]
+    first = qik(root, "--cache", "repo")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (root / "made.log").read_text() == "made\n"
+
+    (root / "f.txt").write_text("2")  # both cold; then codegen alone warm, its output gone
+    assert qik(root, "codegen").returncode == 0
+    (root / "gen.out").unlink()
+    assert qik(root, "--cache-status", "cold", "--ls").stdout.split() == ["check"]
+    rows = json.loads(qik(root, "--cache-status", "cold", "--ls", "--json").stdout)
+    assert [r["name"] for r in rows] == ["check"]
+    second = qik(root, "--cache-status", "cold")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "codegen replayed" in second.stdout and "1 ran, 1 replayed" in second.stdout
+    assert (root / "made.log").read_text() == "made\nmade\n"  # replayed, not run again
+
+    (root / "f.txt").write_text("3")
+    assert qik(root, "codegen").returncode == 0
+    (root / "gen.out").unlink()
+    warm = qik(root, "--cache-status", "warm")  # nothing cold runs, so nothing joins
+    assert "codegen replayed" in warm.stdout and "check" not in warm.stdout
+    (root / "gen.out").unlink()
+    isolated = qik(root, "--cache-status", "cold", "--isolated")
+    assert isolated.returncode == 1  # codegen left out on purpose: check finds no gen.out
+
+
 def test_two_sleeps_run_in_parallel(make_repo: Callable[..., Path], qik: Qik) -> None:
     toml = '[commands]\none = "sleep 1"\ntwo = "sleep 1"\n'
     root = make_repo({"qik.toml": toml})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from qik.errors import GraphError, SelectionError
 from qik.graph.expand import Runnable
 
-__all__ = ["Dag", "Selector", "build_dag", "select"]
+__all__ = ["Dag", "Selector", "build_dag", "select", "with_upstream"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def select(
         chosen = {n for n in chosen if set(dag.runnables[n].tags) & set(selector.tags)}
     if narrow is not None:
         chosen = narrow(chosen)
-    chosen = _with_upstream(dag, chosen, selector.isolated)
+    chosen = with_upstream(dag, chosen, selector.isolated)
     if selector.caches:
         # A runnable without deps is never cached: its results go to no cache, so no
         # --cache selects it (else `--cache repo --cache-status cold --fail` never passes).
@@ -168,7 +168,7 @@ def _by_modules(dag: Dag, chosen: set[str], modules: Sequence[str], known: set[s
     return {n for n in chosen if dag.runnables[n].module in modules}
 
 
-def _with_upstream(dag: Dag, chosen: set[str], isolated: bool) -> set[str]:
+def with_upstream(dag: Dag, chosen: set[str], isolated: bool) -> set[str]:
     result = set(chosen)
     stack = list(chosen)
     while stack:
