@@ -87,9 +87,13 @@ def test_help_version_and_usage_errors_are_typers(repo: Path) -> None:
     assert lukewarm.returncode == 2 and "must be warm or cold" in lukewarm.stderr
 
 
-@pytest.mark.parametrize("args", [("--ls", "--json"), ("--ls", "--json", "--")])
+@pytest.mark.parametrize(
+    "args",
+    [("--ls", "--json"), ("--ls", "--json", "--"), (":cache", "ls"), (":cache", "ls", "--json")],
+)
 def test_a_closed_pipe_exits_1_quietly(repo: Path, args: tuple[str, ...]) -> None:
-    """``qik --ls --json | head -c 1``: exit 1 and no traceback, with or without typer."""
+    """``qik --ls --json | head -c 1``: exit 1 and no traceback, with or without typer,
+    and for meta commands too."""
     with subprocess.Popen(
         [QIK, *args],
         cwd=repo,

@@ -69,7 +69,7 @@ def main() -> None:
     if argv and argv[0].startswith(":"):
         from qik.cli.meta import run_meta
 
-        sys.exit(_guarded(lambda: run_meta(argv)))
+        sys.exit(_guarded(lambda: _pipe_safe(lambda: run_meta(argv))))
     code = _guarded(lambda: _run(argv))
     _discard_early_git()
     from qik.cli.run import pool_was_started, release_pool
@@ -162,20 +162,26 @@ def _run_flags(flags: dict[str, Any]) -> int:
     from qik.cli.run import execute_run
 
     try:
-        code = execute_run(flags)
+        code = _pipe_safe(lambda: execute_run(flags))
     except EOFError:
         print(file=sys.stderr, flush=True)
         raise KeyboardInterrupt from None
-    except OSError as exc:
-        if exc.errno != errno.EPIPE:
-            raise
-        # A closed pipe (``qik --ls --json | head``): exit 1, quietly, as click does.
-        sys.stdout = cast(TextIO, _PacifyFlush(sys.stdout))
-        sys.stderr = cast(TextIO, _PacifyFlush(sys.stderr))
-        sys.exit(1)
     if code == 130:
         raise KeyboardInterrupt
     return code
+
+
+def _pipe_safe(fn: Callable[[], int]) -> int:
+    """``fn()``, or exit 1 quietly if the output pipe closes (``qik --ls --json | head``),
+    as click does."""
+    try:
+        return fn()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.stdout = cast(TextIO, _PacifyFlush(sys.stdout))
+        sys.stderr = cast(TextIO, _PacifyFlush(sys.stderr))
+        sys.exit(1)
 
 
 class _PacifyFlush:
