@@ -116,3 +116,21 @@ def test_clearing_the_repo_cache_unstages_what_was_never_committed(
     assert "D " not in git(root, "status", "--short", "--", ".qik")
     [row] = json.loads(qik(root, ":cache", "ls", "--json").stdout)
     assert row["result_in"] == ["local"]
+
+
+def test_cache_ls_follows_the_profile_default_cache(
+    make_repo: Callable[..., Path], qik: Qik, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[ctx.ci.qik] cache = ...`` sends results there in a run; ``:cache ls`` says so."""
+    toml = '[commands.lock]\nexec = "echo locked"\ndeps = ["in.txt"]\n'
+    toml += '[ctx.ci.qik]\ncache = "repo"\n'
+    root = make_repo({"qik.toml": toml, "in.txt": "0\n"})
+    assert qik(root, "-p", "ci").returncode == 0
+    [row] = json.loads(qik(root, ":cache", "-p", "ci", "ls", "--json").stdout)
+    assert (row["cache"], row["status"]) == ("repo", "warm")
+    monkeypatch.setenv("QIK__PROFILE", "ci")
+    [row] = json.loads(qik(root, ":cache", "ls", "--json").stdout)
+    assert (row["cache"], row["status"]) == ("repo", "warm")
+    monkeypatch.delenv("QIK__PROFILE")
+    [row] = json.loads(qik(root, ":cache", "ls", "--json").stdout)
+    assert row["cache"] == "local"

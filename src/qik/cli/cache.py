@@ -78,10 +78,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ls(opts: argparse.Namespace) -> int:
-    from qik.options import Options
+    from qik.options import Options, merge_options
     from qik.runner import make_plan
 
-    plan = make_plan(_project(opts.profile), Options(commands=tuple(opts.names)), _warn)
+    project = _project(opts.profile)
+    # The profile's (or QIK__CACHE's) default cache decides where results go, as in a run;
+    # the options that select or force do not apply to a listing of every runnable.
+    merged = merge_options({}, project.qik_options, project.profile or "default")
+    options = Options(
+        commands=tuple(opts.names),
+        default_cache=merged.default_cache,
+        cache_when=merged.cache_when,
+        cache_read_only=merged.cache_read_only,
+    )
+    plan = make_plan(project, options, _warn)
     rows = [_ls_row(plan.caches, plan.entries[name]) for name in plan.names]
     if opts.json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
