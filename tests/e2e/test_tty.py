@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,3 +55,41 @@ def test_verbose_live_view_shows_successes(make_repo: Callable[..., Path]) -> No
     code, out = _run_on_a_tty(make_repo({"qik.toml": toml}), "-n", "2", "-v", "2")
     assert code == 0
     assert "fine-output" in out and "two" in out
+
+
+def test_ctrl_c_on_a_tty_leaves_the_terminal_as_it_was(make_repo: Callable[..., Path]) -> None:
+    """The live view hides the cursor: a Ctrl-C must show it again, and take the view off
+    the screen rather than have it redrawn below "qik: interrupted"."""
+    toml = '[commands.one]\nexec = "sleep 60"\n[commands.two]\nexec = "sleep 60"\n'
+    root = make_repo({"qik.toml": toml})
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    proc = subprocess.Popen(
+        [QIK, "-n", "2"],
+        cwd=root,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(follower)
+    out = b""
+    deadline = time.monotonic() + 30
+    while b"two" not in out or b"one" not in out:  # both shown as running
+        assert time.monotonic() < deadline, out
+        out += os.read(leader, 65536)
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does on Ctrl-C
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=30) == 130
+    text = out.decode(errors="replace")
+    assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # the cursor is back
+    assert text.rstrip().endswith("qik: interrupted"), repr(text[-300:])

@@ -46,6 +46,8 @@ def _guarded(fn: Callable[[], int]) -> int:
         stop_children()  # pool workers (and their commands) must not outlive us
         release_pool(wait_for_threads=False)
         _discard_early_git()
+        if "qik.console" in sys.modules:
+            sys.modules["qik.console"].stop_live_views()
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)
         # Skip interpreter teardown: pool threads of a killed pool only add noise.

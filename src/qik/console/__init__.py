@@ -11,12 +11,13 @@ Every shape ends with one summary line. rich is imported only by the live consol
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from qik.scheduler.run import Result
 
@@ -32,6 +33,7 @@ __all__ = [
     "PlainConsole",
     "StreamConsole",
     "result_record",
+    "stop_live_views",
     "summary_line",
 ]
 
@@ -285,6 +287,7 @@ class LiveConsole(BaseConsole):
         self._counts = {"ran": 0, "replayed": 0, "failed": 0, "skipped": 0}
         self._live = Live(console=self._console, refresh_per_second=8, transient=True)
         self._live.start()
+        _LIVE_VIEWS.append(self._live)
 
     def started(self, name: str, request: ColdRequest) -> None:
         self._running[name] = time.monotonic()
@@ -325,4 +328,18 @@ class LiveConsole(BaseConsole):
 
     def close(self, results: Mapping[str, Result], wall: float) -> None:
         self._live.stop()
+        with contextlib.suppress(ValueError):
+            _LIVE_VIEWS.remove(self._live)
         super().close(results, wall)
+
+
+_LIVE_VIEWS: list[Any] = []  # the rich Live views on screen
+
+
+def stop_live_views() -> None:
+    """Take the live views off the screen and show the cursor again: for a run that ends
+    without closing its console (Ctrl-C). Else the view's thread redraws it below the last
+    message, and the terminal is left without a cursor."""
+    while _LIVE_VIEWS:
+        with contextlib.suppress(Exception):
+            _LIVE_VIEWS.pop().stop()
