@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["is_watched", "watch_changes"]
+__all__ = ["is_watched", "require_watchfiles", "watch_changes"]
 
 _IGNORED_DIRS = frozenset({".git", "._qik", ".qik", "__pycache__", ".mypy_cache", ".ruff_cache"})
 DEBOUNCE_MS = 150
@@ -25,6 +25,20 @@ def is_watched(root: Path, path: str) -> bool:
     except ValueError:
         return False
     return not any(part in _IGNORED_DIRS for part in parts)
+
+
+def require_watchfiles() -> None:
+    """``--watch`` needs the ``watch`` extra."""
+    try:
+        import watchfiles  # noqa: F401
+    except ImportError:
+        from qik.errors import QikError
+
+        raise QikError(
+            "--watch needs watchfiles, which isn't installed",
+            code="watch-not-installed",
+            hint="install qik with the watch extra: pip install 'qik[watch]'",
+        ) from None
 
 
 def watch_changes(root: Path) -> Iterator[set[str]]:

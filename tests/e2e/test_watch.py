@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -60,3 +61,32 @@ def test_watch_reruns_only_what_is_affected(
         _, err = proc.communicate(timeout=10)
     assert proc.returncode in (0, 130)
     assert "Traceback" not in err
+
+
+def test_watch_with_ls_lists_once(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(
+        {"qik.toml": '[commands.c]\nexec = "echo c"\ndeps = ["f.txt"]\n', "f.txt": ""}
+    )
+    listed = subprocess.run(
+        [QIK, "--watch", "--ls"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "c\n", "")
+
+
+def test_watch_without_watchfiles_says_what_to_install(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before the first run, not after it; with the error's code, not a traceback."""
+    shadow = tmp_path / "shadow" / "watchfiles"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not installed here')\n")
+    count = tmp_path / "count"
+    root = make_repo({"qik.toml": f'[commands.c]\nexec = "echo c >> {count}"\n'})
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    out = subprocess.run(
+        [QIK, "--watch"], cwd=root, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 2
+    assert "watch-not-installed" in out.stderr and "qik[watch]" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not count.exists()

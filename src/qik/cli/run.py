@@ -60,7 +60,7 @@ def execute_run(flags: dict[str, Any]) -> int:
     project = load_project(cwd, profile=profile)
     options = merge_options(flags, project.qik_options, project.profile or "default")
     options = select_spaces(options, project, cwd)
-    if options.watch:
+    if options.watch and not options.ls:  # a listing is the same once as ever after
         return _watch(cwd, flags, profile)
     return run_once(project, options)
 
@@ -69,8 +69,9 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     from qik.config.load import load_project
     from qik.errors import QikError
     from qik.spaces.roots import select_spaces
-    from qik.watch import watch_changes, watch_loop
+    from qik.watch import require_watchfiles, watch_changes, watch_loop
 
+    require_watchfiles()  # before the first run, not after it
     seen: dict[str, str] = {}  # runnable -> the dep hash it last ran or replayed with
     # The error the last batch printed. Nothing is printed for a batch that ran nothing,
     # nor for the same error again: with stderr in a watched file (`qik --watch 2> log`),
