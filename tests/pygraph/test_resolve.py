@@ -137,3 +137,28 @@ def test_a_file_that_does_not_parse_is_a_module_without_imports(
         "c/bad.py",
     )
     assert "e.inner.bad" in graph.graph.index
+
+
+SPACE_TOML = """
+[spaces.app]
+venv = "app/req.txt"
+modules = ["app"]
+"""
+SPACE_FILES = {
+    "app/__init__.py": "import attrs_like\nimport yaml_like\n",
+    "app/req.txt": "attrs-like\nPyYAML-like>=6 ; python_version > '3'\n",
+}
+
+
+def test_a_space_venv_provides_what_qiks_own_environment_lacks(make_graph: MakeGraph) -> None:
+    """A space's imports map to the distributions of its venv: those installed in it once
+    built (any module name), else those its requirements or lock name like the module."""
+    found = make_graph(SPACE_FILES, toml=SPACE_TOML).resolve("app")
+    assert [u.name for u in found.unmapped] == ["yaml_like"]  # named unlike its dist
+    assert found.dists == ("attrs-like",)
+
+    graph = make_graph(SPACE_FILES, toml=SPACE_TOML)
+    site = graph.project.root / "._qik/venv/app/lib/python3.12/site-packages"
+    make_dist(site, "PyYAML-like", "6.0", ("yaml_like",))
+    found = graph.resolve("app")
+    assert (found.dists, found.unmapped) == (("PyYAML-like", "attrs-like"), ())

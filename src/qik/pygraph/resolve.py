@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from qik.pygraph.layout import Layout, layout
 from qik.pygraph.model import ImportGraph
 
 __all__ = ["FENCE_PREFIX", "Pygraph", "Resolution", "Unmapped"]
+
+# The distribution a requirements line names: ``attrs``, ``six>=1.16 ; python_version...``.
+_REQ_NAME = re.compile(r"^[ \t]*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)", re.MULTILINE)
 
 # A pygraph dep whose pyimport starts with this is the fence of a space (pygraph.check).
 FENCE_PREFIX = ":fence:"
@@ -200,10 +204,49 @@ class Pygraph:
             else:
                 out[k] = fixed
         found = self.env.providers(ask.values()) if ask else {}
+        missing = [root for root in ask.values() if not found[root]]
+        if missing:
+            found.update(self._space_providers(missing))
         lenient = self.project.pydist.ignore_missing_modules
         for k, root in ask.items():
             out[k] = found[root] or (() if lenient else None)
         return tuple(out)
+
+    def _space_providers(self, roots: list[str]) -> dict[str, tuple[str, ...]]:
+        """Providers of modules that qik's own environment lacks, from the spaces' venvs:
+        the distributions installed in those built, else those locked (when named like the
+        module, as ``attrs`` or ``six``: a lock holds no module names)."""
+        from qik.spaces import uses_spaces
+
+        if not uses_spaces(self.project):
+            return {}
+        from qik.spaces.envs import resolve as resolve_spaces
+        from qik.spaces.lockfile import pinned_versions
+
+        venvs = resolve_spaces(self.project).venvs()
+        root_dir = self.project.root
+        paths = [
+            str(site)
+            for env in venvs
+            for site in sorted((root_dir / env.venv_dir).glob("lib/python*/site-packages"))
+        ]
+        found: dict[str, tuple[str, ...]] = {}
+        if paths:
+            installed = Environment(paths, None).providers(roots)
+            found = {root: dists for root, dists in installed.items() if dists}
+        locked: set[str] = set()  # named by the locks, or before locking by the reqs
+        for env in venvs:
+            for path in (*((env.lock,) if env.lock else ()), *env.reqs):
+                try:
+                    text = (root_dir / path).read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                locked.update(pinned_versions(text))
+                locked.update(canonical_name(m[1]) for m in _REQ_NAME.finditer(text))
+        for root in roots:
+            if root not in found and canonical_name(root) in locked:
+                found[root] = (canonical_name(root),)
+        return found
 
     def _without_metadata(self, name: str) -> tuple[str, ...] | None:
         """The answer for ``name`` from config or the standard library, if they have one."""
