@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 from qik.errors import QikError
 
-__all__ = ["CacheStatus", "Options", "merge_options"]
+__all__ = ["CacheStatus", "Options", "merge_options", "option_values"]
 
 CacheStatus = Literal["warm", "cold"]
 _LIST_FIELDS = {"commands", "modules", "spaces", "tags", "caches"}
@@ -47,6 +47,14 @@ class Options:
     watch: bool = False
     shard: str | None = None
     report: str | None = None
+
+
+def option_values(options: Options) -> dict[str, str | int | bool | list[str]]:
+    """Every option that has a value, by field name (``workers`` resolved)."""
+    values = {f.name: getattr(options, f.name) for f in fields(Options)}
+    if values["workers"] is None:
+        values["workers"] = os.cpu_count() or 1
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None}
 
 
 def _field_types() -> dict[str, str]:

@@ -25,7 +25,7 @@ from qik.errors import QikError
 from qik.fingerprint.files import FileIndex
 from qik.graph.dag import Dag, Selector, build_dag, select, with_upstream
 from qik.graph.expand import Runnable, expand
-from qik.options import Options
+from qik.options import Options, option_values
 from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
 from qik.scheduler.run import Job, Result
 from qik.spaces import is_built, space_envs, space_source
@@ -285,6 +285,8 @@ def _apply_overrides(project: Project, options: Options) -> Project:
 
 def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -> Plan:
     project = _apply_overrides(project, options)
+    # {ctx.qik.OPTION} renders the option as this run has it: flag, QIK__ env var, profile.
+    project = dataclasses.replace(project, qik_options=option_values(options))
     runnables = expand(project)
     if options.cache_when:
         runnables = {

@@ -15,6 +15,7 @@ included). File digests at the base come from ``git ls-tree`` and the config fro
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -213,6 +214,8 @@ def _runnables_at(project: Project, rev: str) -> tuple[Project | None, dict[str,
             data = _tool_qik(data)
         source = ConfigSource(project.root, project.config_path, data, Loc(rel))
         base = build_project(source, profile=project.profile, environ=_ctx_environ(project))
+        # {ctx.qik.OPTION} too renders as it does now (this run's options).
+        base = dataclasses.replace(base, qik_options=project.qik_options)
         return base, expand(base)
     except (QikError, UnicodeDecodeError):
         return None, None  # a broken config at the base: everything counts as changed

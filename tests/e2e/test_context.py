@@ -83,3 +83,27 @@ my-var = "ci"
     assert "a=d b=d" in out.stdout
     assert "a=x b=x" in qik(root, env={"PROJECT__MY_VAR": "x"}).stdout
     assert "a=ci b=ci" in qik(root, "-p", "ci").stdout
+
+
+QIK_VALUES = """
+[commands.x]
+exec = "echo w=[{ctx.qik.workers}] c=[{ctx.qik.cache}] a=[{ctx.qik.arch}]"
+[ctx.ci.qik]
+workers = 5
+"""
+
+
+def test_qik_values_are_this_runs_options(make_repo: Callable[..., Path], qik: Qik) -> None:
+    """{ctx.qik.OPTION} is the option as the run has it: flag over QIK__ over profile."""
+    root = make_repo({"qik.toml": QIK_VALUES})
+    assert "w=[5] c=[] a=[" in qik(root, "-p", "ci").stdout
+    assert "w=[4] c=[]" in qik(root, "-p", "ci", "-n", "4").stdout
+    assert "w=[3] c=[repo]" in qik(root, "-n", "3", env={"QIK__CACHE": "repo"}).stdout
+
+
+def test_an_unknown_qik_value_is_an_error(make_repo: Callable[..., Path], qik: Qik) -> None:
+    """A typo must not become an empty string: {ctx.qik.arch} keeps architectures apart."""
+    toml = '[commands.x]\nexec = "echo"\ndeps = [{type = "const", val = "{ctx.qik.acrh}"}]\n'
+    result = qik(make_repo({"qik.toml": toml}))
+    assert result.returncode == 2
+    assert "error[unknown-var]" in result.stderr and "{ctx.qik.acrh}" in result.stderr

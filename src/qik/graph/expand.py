@@ -119,7 +119,7 @@ def _ctx_field(project: Project, path: str, where: str) -> str:
         return arch()
     name = _declared_name(project, path.removeprefix("project."))
     if name.startswith("qik."):
-        value: object = project.qik_options.get(name[4:])
+        value: object = _qik_value(project, name[4:], where)
     elif name in project.ctx_values:
         value = project.ctx_values[name]
     elif name in project.vars:
@@ -136,6 +136,24 @@ def _ctx_field(project: Project, path: str, where: str) -> str:
             hint=f'declare it: vars = ["{name}"]',
         )
     return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _qik_value(project: Project, option: str, where: str) -> object:
+    """``{ctx.qik.OPTION}``: the option's value in this run (``project.qik_options``)."""
+    from qik.config.profiles import QIK_OPTIONS
+
+    known = {o.replace("-", "_") for o in QIK_OPTIONS}
+    if option not in known:
+        raise ConfigError(
+            f"{where} uses {{ctx.qik.{option}}}, which qik doesn't know",
+            code="unknown-var",
+            hint="qik's own values are {ctx.qik.arch} and its options, such as "
+            "{ctx.qik.workers} or {ctx.qik.cache}",
+        )
+    value = project.qik_options.get("default_cache" if option == "cache" else option)
+    if value is None and option == "default_cache":
+        value = project.qik_options.get("cache")
+    return ",".join(value) if isinstance(value, list | tuple) else value
 
 
 def _declared_name(project: Project, name: str) -> str:
