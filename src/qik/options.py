@@ -21,6 +21,11 @@ _LIST_FIELDS = {"commands", "modules", "spaces", "tags", "caches"}
 _ALIASES = {"cache": "default_cache", "module": "modules", "space": "spaces", "tag": "tags"}
 
 
+# qik 0.2's options with nothing left to set: a CI environment carried over keeps working.
+# (``logger``: its choice of output, which qik now makes from the terminal.)
+_RETIRED = frozenset({"logger"})
+
+
 @dataclass(frozen=True)
 class Options:
     """Every runner option of one run: the command line over ``QIK__<OPTION>`` over the
@@ -127,6 +132,8 @@ def env_options(
             continue
         name = key[5:].lower().replace("-", "_")
         name = _ALIASES.get(name, name)
+        if name in _RETIRED:
+            continue
         if name not in names:
             raise QikError(
                 f"environment variable {key} names no qik option",

@@ -188,6 +188,27 @@ def test_pygraph_plugin_options(load: Load) -> None:
     )
 
 
+def test_qik_02_pygraph_plugin_options(load: Load) -> None:
+    """The published qik 0.2's [plugins.pygraph] keys keep a config loading."""
+    project = load(
+        """
+        [plugins.pygraph]
+        pyimport = "qik.pygraph"
+        build-cache = "repo"
+        lock_cache = "local"
+        check-cache = "repo"
+        module-pydists = {cv2 = "opencv-python", yaml = "ignored"}
+        ignore-missing-module-pydists = true
+
+        [pydist]
+        modules = {yaml = "PyYAML"}
+        """
+    )
+    assert project.pygraph.cache == "repo"
+    assert project.pydist.modules == {"cv2": "opencv-python", "yaml": "PyYAML"}
+    assert project.pydist.ignore_missing_modules
+
+
 def test_s3_cache(load: Load) -> None:
     project = load(
         """

@@ -112,3 +112,9 @@ def test_a_flag_wins_over_a_bad_env_value_from_the_cli(
     done = qik(root, "-n", "2", env={"QIK__WORKERS": "0"})
     assert done.returncode == 0, done.stderr
     assert qik(root, env={"QIK__WORKERS": "0"}).returncode == 2
+
+
+def test_qik_02_logger_option_is_accepted() -> None:
+    """QIK__LOGGER set for qik 0.2 (progress|stdout) stops no run: the console is chosen
+    from the terminal now."""
+    assert merge_options({}, environ={"QIK__LOGGER": "stdout"}) == Options()

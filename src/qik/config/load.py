@@ -7,6 +7,7 @@ heavy imports.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,7 +23,15 @@ from qik.config.find import (
     source_in,
 )
 from qik.config.refs import BUILTIN_CACHES, Refs
-from qik.config.schema import CacheConf, Command, Dep, Module, Project, PydistConf
+from qik.config.schema import (
+    CacheConf,
+    Command,
+    Dep,
+    Module,
+    Project,
+    PydistConf,
+    PygraphConf,
+)
 from qik.config.sections import (
     Defaults,
     parse_caches,
@@ -132,6 +141,7 @@ def build_project(
         "commands", lambda v, at: parse_commands(v, at, refs, None), {}
     )
     module_commands, module_files = _module_commands(source, modules.values(), refs)
+    pygraph = parse_pygraph(top.get("plugins"), refs)
     return Project(
         root=source.root,
         config_path=source.path,
@@ -147,13 +157,25 @@ def build_project(
         ctx_values=ctx.values,
         qik_options=ctx.qik_options,
         profile=ctx.profile,
-        pydist=top.get_or("pydist", parse_pydist, PydistConf()),
-        pygraph=parse_pygraph(top.get("plugins"), refs),
+        pydist=_with_plugin_pydists(top.get_or("pydist", parse_pydist, PydistConf()), pygraph),
+        pygraph=pygraph,
         missing_vars=ctx.missing,
         profiles=ctx.profiles,
         default_venv=defaults.venv,
         default_dotenv=defaults.dotenv,
         config_files=(source.path, *module_files),
+    )
+
+
+def _with_plugin_pydists(pydist: PydistConf, pygraph: PygraphConf) -> PydistConf:
+    """[pydist] with qik 0.2's ``[plugins.pygraph]`` module-pydists and
+    ignore-missing-module-pydists merged in ([pydist] wins)."""
+    if not pygraph.modules and not pygraph.ignore_missing_modules:
+        return pydist
+    return dataclasses.replace(
+        pydist,
+        modules={**pygraph.modules, **pydist.modules},
+        ignore_missing_modules=pydist.ignore_missing_modules or pygraph.ignore_missing_modules,
     )
 
 

@@ -170,6 +170,9 @@ class PygraphConf:
     ignore_pydists: bool = False
     ignore_type_checking: bool = False
     cache: str | None = None
+    # qik 0.2's spellings of [pydist] modules and ignore-missing-modules, merged there.
+    modules: dict[str, str] = field(default_factory=dict)
+    ignore_missing_modules: bool = False
 
 
 # qik's own options, as read from [ctx.<profile>.qik]; keys are snake_case option names.

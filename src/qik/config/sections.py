@@ -38,7 +38,19 @@ S3_KEYS = (
 DEFAULTS_KEYS = ("cache", "cache-when", "python-path", "venv", "dotenv")
 PYDIST_KEYS = ("versions", "ignore-missing", "ignore-missing-modules", "modules")
 # `pyimport` is how qik 0.2 named a plugin's import path inside its own table.
-PYGRAPH_KEYS = ("ignore-pydists", "ignore-type-checking", "cache", "pyimport")
+PYGRAPH_KEYS = (
+    "ignore-pydists",
+    "ignore-type-checking",
+    "cache",
+    "pyimport",
+    # qik 0.2's: its graph's build and lock caches stand for ``cache``; the rest map to
+    # [pydist] (load.py), or have nothing left to set (check-cache).
+    "build-cache",
+    "lock-cache",
+    "check-cache",
+    "module-pydists",
+    "ignore-missing-module-pydists",
+)
 
 
 @dataclass(frozen=True)
@@ -134,8 +146,13 @@ def parse_pygraph(plugins: tuple[Loc, object] | None, refs: Refs) -> PygraphConf
     if not isinstance(spec, dict):
         return PygraphConf()
     f = fields(spec, loc / "pygraph", PYGRAPH_KEYS)
+    f.opt("check-cache", refs.cache)
     return PygraphConf(
         ignore_pydists=f.get_or("ignore-pydists", as_bool, False),
         ignore_type_checking=f.get_or("ignore-type-checking", as_bool, False),
-        cache=f.opt("cache", refs.cache),
+        cache=f.opt("cache", refs.cache)
+        or f.opt("build-cache", refs.cache)
+        or f.opt("lock-cache", refs.cache),
+        modules=f.get_or("module-pydists", _str_map, {}),
+        ignore_missing_modules=f.get_or("ignore-missing-module-pydists", as_bool, False),
     )
