@@ -175,6 +175,26 @@ def test_artifact_glob_patterns(make_repo: Callable[..., Path], qik: Qik, tmp_pa
     assert (root / "gen/sub/b.txt").read_text() == "b\n"
 
 
+def test_a_symlink_artifact_is_left_out_with_a_warning(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    toml = """
+        [commands.gen]
+        exec = "mkdir -p out && echo a > out/file && ln -sf file out/link"
+        deps = ["src/**.py"]
+        artifacts = ["out/**"]
+        """
+    root = make_repo({"qik.toml": toml, "src/a.py": "", ".gitignore": "._qik/\nout/\n"})
+    first = qik(root, "gen")
+    assert first.returncode == 0
+    assert "artifact out/link is a symbolic link: not stored" in first.stderr
+    assert "matched no file" not in first.stderr
+    (root / "out/file").unlink()
+    (root / "out/link").unlink()
+    assert "replayed" in qik(root, "gen").stdout
+    assert (root / "out/file").read_text() == "a\n" and not (root / "out/link").exists()
+
+
 def test_an_ascii_only_output_encoding(make_repo: Callable[..., Path], qik: Qik) -> None:
     """qik's headers ("──", "✓", "↺") can't be written in ASCII: they print replaced,
     the logs come through, and nothing fails (it was a UnicodeEncodeError)."""

@@ -56,6 +56,7 @@ def test_ls_json(modules_repo: Path, qik: Qik) -> None:
     rows = json.loads(qik(modules_repo, "--ls", "--json").stdout)
     assert [r["name"] for r in rows] == ["lint@a", "lint@b", "check", "fmt"]
     assert rows[0]["module"] == "a" and rows[0]["cache"] == "repo"
+    assert rows[3]["name"] == "fmt" and rows[3]["cache"] is None  # no deps: never cached
     assert {r["status"] for r in rows} == {"cold"}
     assert all(len(r["dep_hash"]) >= 32 for r in rows)
 

@@ -162,7 +162,8 @@ def _list(plan: Any, options: Options) -> int:
                 "command": plan.entries[name].runnable.command,
                 "module": plan.entries[name].runnable.module,
                 "space": plan.entries[name].runnable.space,
-                "cache": plan.entries[name].runnable.cache,
+                # A command without deps is never cached: its results go to no cache.
+                "cache": r.cache if (r := plan.entries[name].runnable).is_cached else None,
                 "status": "warm" if plan.entries[name].is_warm else "cold",
                 "dep_hash": plan.entries[name].fingerprint.dep_hash,
                 "upstream": [u for u in plan.dag.upstream[name] if u in plan.entries],

@@ -419,14 +419,19 @@ def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str],
     import glob
 
     found: set[str] = set()
+    links: set[str] = set()
     warnings: list[str] = []
     for pattern in patterns:
-        matches = [
-            m
-            for m in glob.glob(pattern, root_dir=root, recursive=True)
-            if os.path.isfile(root / m) and not os.path.islink(root / m)
-        ]
-        if not matches:
+        matches, linked = [], []
+        for m in glob.glob(pattern, root_dir=root, recursive=True):
+            if os.path.islink(root / m):
+                linked.append(Path(m).as_posix())
+            elif os.path.isfile(root / m):
+                matches.append(m)
+        links.update(linked)
+        if not matches and not linked:
             warnings.append(f"artifact pattern {pattern!r} matched no file")
         found.update(Path(m).as_posix() for m in matches)
+    # A link is not stored (restoring one could point a later write outside the repo).
+    warnings.extend(f"artifact {link} is a symbolic link: not stored" for link in sorted(links))
     return sorted(found), warnings
