@@ -107,3 +107,24 @@ def test_an_unknown_qik_value_is_an_error(make_repo: Callable[..., Path], qik: Q
     result = qik(make_repo({"qik.toml": toml}))
     assert result.returncode == 2
     assert "error[unknown-var]" in result.stderr and "{ctx.qik.acrh}" in result.stderr
+
+
+def test_an_undeclared_var_in_a_cache_fails_warm_runs_too(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """A cache's settings are rendered only when it is read; a typo in them must not pass
+    on a warm machine and fail on a fresh one."""
+    toml = """
+        [caches.remote]
+        type = "s3"
+        bucket = "b"
+        endpoint-url = "{ctx.s3_endpointt}"
+        [commands.x]
+        exec = "echo x"
+        deps = ["f"]
+        """
+    root = make_repo({"qik.toml": toml, "f": ""})
+    for args in ((), ("--ls",)):
+        result = qik(root, *args)
+        assert result.returncode == 2
+        assert "error[unknown-var]: [caches.remote] endpoint-url" in result.stderr

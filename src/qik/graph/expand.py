@@ -130,11 +130,7 @@ def _ctx_field(project: Project, path: str, where: str) -> str:
             "a default in `vars`, or set it in the active profile's [ctx.PROFILE.project]",
         )
     else:
-        raise ConfigError(
-            f"{where} uses {{ctx.{name}}} but no context variable {name!r} is declared",
-            code="unknown-var",
-            hint=f'declare it: vars = ["{name}"]',
-        )
+        raise _undeclared(name, where)
     return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -147,13 +143,46 @@ def _qik_value(project: Project, option: str, where: str) -> object:
         raise ConfigError(
             f"{where} uses {{ctx.qik.{option}}}, which qik doesn't know",
             code="unknown-var",
-            hint="qik's own values are {ctx.qik.arch} and its options, such as "
-            "{ctx.qik.workers} or {ctx.qik.cache}",
+            hint=_QIK_VALUES,
         )
     value = project.qik_options.get("default_cache" if option == "cache" else option)
     if value is None and option == "default_cache":
         value = project.qik_options.get("cache")
     return ",".join(value) if isinstance(value, list | tuple) else value
+
+
+def _check_cache_templates(project: Project) -> None:
+    """A cache's settings are rendered only when it is read: on a warm machine, never. A
+    variable they name must still be declared, so that a typo fails every run alike (a
+    declared one without a value fails when the cache is used: ``missing-var``)."""
+    for name, conf in project.caches.items():
+        for key, value in vars(conf).items():
+            if not isinstance(value, str) or "{ctx." not in value:
+                continue
+            where = f"[caches.{name}] {key.replace('_', '-')}"
+            for match in _TEMPLATE.finditer(value):
+                path = match.group(2)[1:].replace("-", "_")
+                if match.group(1) != "ctx" or path == "qik.arch":
+                    continue
+                var = _declared_name(project, path.removeprefix("project."))
+                if var.startswith("qik."):
+                    _qik_value(project, var[4:], where)
+                elif var not in project.vars:
+                    raise _undeclared(var, where)
+
+
+def _undeclared(name: str, where: str) -> ConfigError:
+    return ConfigError(
+        f"{where} uses {{ctx.{name}}} but no context variable {name!r} is declared",
+        code="unknown-var",
+        hint=_QIK_VALUES if name == "qik" else f'declare it: vars = ["{name}"]',
+    )
+
+
+_QIK_VALUES = (
+    "qik's own values are {ctx.qik.arch} and its options, such as {ctx.qik.workers} "
+    "or {ctx.qik.cache}"
+)
 
 
 def _declared_name(project: Project, name: str) -> str:
@@ -191,6 +220,7 @@ def _dep_texts(dep: Dep) -> list[str]:
 
 def expand(project: Project) -> dict[str, Runnable]:
     """Every runnable of the project, by name, in config order."""
+    _check_cache_templates(project)
     modules = tuple(project.modules.values())
     runnables: dict[str, Runnable] = {}
     # The modules each parametrized command runs over, by command name.
