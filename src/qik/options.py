@@ -88,8 +88,21 @@ def _convert(name: str, value: object, source: str) -> object:
         raise QikError(
             f"{source}: {value!r} is not a valid value for option {name.replace('_', '-')}",
             code="invalid-option",
-            hint=f"expected {kind.replace('tuple[str, ...]', 'a comma-separated list')}",
+            hint=f"expected {_expected(name, kind)}",
         ) from None
+
+
+def _expected(name: str, kind: str) -> str:
+    """What an option's value looks like, in words."""
+    if name == "cache_status":
+        return "warm or cold"
+    if name in _LIST_FIELDS:
+        return "a comma-separated list"
+    if kind.startswith("bool"):
+        return "true or false (also yes/no, 1/0)"
+    if kind.startswith("int"):
+        return "a whole number"
+    return "a value"
 
 
 # Integer options and their bounds (None: no upper bound), as a profile's are checked.

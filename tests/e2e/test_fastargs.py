@@ -85,6 +85,7 @@ def test_help_version_and_usage_errors_are_typers(repo: Path) -> None:
 
     lukewarm = run_qik(repo, "--cache-status", "lukewarm")
     assert lukewarm.returncode == 2 and "must be warm or cold" in lukewarm.stderr
+    assert "error[invalid-option]" in lukewarm.stderr
 
 
 @pytest.mark.parametrize(

@@ -98,3 +98,20 @@ def test_unknown_command_dep() -> None:
     with pytest.raises(GraphError) as info:
         build_dag(expand(_project(bad)))
     assert info.value.code == "unknown-command-dep"
+    assert info.value.hint is not None and "define [commands.ghost]" in info.value.hint
+
+
+def test_a_command_dep_on_a_module_the_command_lacks() -> None:
+    bad = Command("bad", "x", deps=(CommandDep("lint@zz"),))
+    with pytest.raises(GraphError) as info:
+        build_dag(expand(_project(LINT, bad, modules=("a",))))
+    assert "command 'lint' has no runnable for module 'zz'" in info.value.message
+    assert info.value.hint is not None and "[commands.lint@zz]" not in info.value.hint
+
+
+def test_a_module_command_is_named_as_its_file_has_it() -> None:
+    bad = Command("a/lint", "x", deps=(CommandDep("ghost"),), module="a")
+    with pytest.raises(GraphError) as info:
+        build_dag(expand(_project(bad, modules=("a",))))
+    assert info.value.hint is not None
+    assert "[commands.lint] in module a's qik.toml" in info.value.hint

@@ -118,3 +118,16 @@ def test_qik_02_logger_option_is_accepted() -> None:
     """QIK__LOGGER set for qik 0.2 (progress|stdout) stops no run: the console is chosen
     from the terminal now."""
     assert merge_options({}, environ={"QIK__LOGGER": "stdout"}) == Options()
+
+
+def test_env_value_hints_say_what_is_expected() -> None:
+    """In words: not a Python type ("CacheStatus | None", "int | None")."""
+    for env, expected in (
+        ({"QIK__CACHE_STATUS": "bad"}, "expected warm or cold"),
+        ({"QIK__WORKERS": "many"}, "expected a whole number"),
+        ({"QIK__LS": "bogus"}, "expected true or false"),
+    ):
+        with pytest.raises(QikError) as info:
+            merge_options({}, environ=env)
+        assert info.value.code == "invalid-option"
+        assert info.value.hint is not None and expected in info.value.hint

@@ -98,7 +98,13 @@ def run(
     from qik.cli.run import execute_run
 
     if cache_status is not None and cache_status not in ("warm", "cold"):
-        raise typer.BadParameter("must be warm or cold", param_hint="--cache-status")
+        from qik.errors import QikError
+
+        raise QikError(
+            f"--cache-status {cache_status!r}: must be warm or cold",
+            code="invalid-option",
+            hint="use --cache-status warm|cold",
+        )
     flags: dict[str, Any] = {
         "commands": tuple(commands or ()),
         "modules": tuple(module or ()),

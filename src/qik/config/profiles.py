@@ -147,8 +147,10 @@ def active_profile(
     requested: str | None, environ: Mapping[str, str], profiles: Mapping[str, Profile], loc: Loc
 ) -> str:
     source = "-p/--profile"
-    if not requested:
-        requested, source = environ.get("QIK__PROFILE"), "QIK__PROFILE"
+    if not requested or requested == environ.get("QIK__PROFILE"):
+        # (Callers may have read QIK__PROFILE already: then it is named as the source too.)
+        source = "QIK__PROFILE" if not requested else "-p/--profile or QIK__PROFILE"
+        requested = requested or environ.get("QIK__PROFILE")
     name = requested or "default"
     if name in profiles or name in BUILTIN_PROFILES:
         return name

@@ -63,14 +63,32 @@ def _upstream_names(
         elif dep.name in by_command:
             names.extend(by_command[dep.name])
         else:
-            raise GraphError(
-                f"runnable {runnable.name!r} depends on command {dep.name!r}, "
-                "which is not defined",
-                code="unknown-command-dep",
-                hint=f"define [commands.{dep.name}] or fix the name in the deps of "
-                f"[commands.{runnable.command}]",
-            )
+            raise _unknown_dep(runnable, dep.name, by_command)
     return list(dict.fromkeys(names))
+
+
+def _unknown_dep(runnable: Runnable, name: str, by_command: Mapping[str, list[str]]) -> GraphError:
+    command, at, module = name.partition("@")
+    where = f"the deps of {_table(runnable.command)}"
+    if at and command in by_command:
+        return GraphError(
+            f"runnable {runnable.name!r} depends on {name!r}, but command {command!r} has no "
+            f"runnable for module {module!r}",
+            code="unknown-command-dep",
+            hint=f"name a module {command!r} runs over (`qik {command} --ls` lists them) in "
+            + where,
+        )
+    return GraphError(
+        f"runnable {runnable.name!r} depends on command {name!r}, which is not defined",
+        code="unknown-command-dep",
+        hint=f"define [commands.{command}] or fix the name in {where}",
+    )
+
+
+def _table(command: str) -> str:
+    """Where a command is defined: a module's own commands are ``<module>/<command>``."""
+    module, slash, name = command.rpartition("/")
+    return f"[commands.{name}] in module {module}'s qik.toml" if slash else f"[commands.{command}]"
 
 
 def _toposort(upstream: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
