@@ -323,6 +323,7 @@ CASES: list[tuple[str, Mapping[str, str] | str, str, str]] = [
     # duplicate-var
     ("vars-and-ctx", 'vars = ["x"]\nctx = ["x"]\n', "duplicate-var", "qik.toml: ctx[0]"),
     ("twice", 'vars = ["x", {name = "x"}]\n', "duplicate-var", "vars[1]"),
+    ("two-spellings", 'vars = ["my_var", "my-var"]\n', "duplicate-var", "vars[1]"),
 ]
 
 

@@ -25,11 +25,15 @@ RESERVED_VAR_NAMES = ("qik",)  # {ctx.qik.arch} is qik's own namespace
 
 def parse_vars(var_lists: list[tuple[Loc, object]]) -> dict[str, tuple[Var, Loc]]:
     declared: dict[str, tuple[Var, Loc]] = {}
+    spellings: dict[str, str] = {}  # my-var and my_var are one variable (MY_VAR)
     for list_loc, value in var_lists:
         for i, item in enumerate(as_list(value, list_loc)):
             var = _parse_var(item, list_loc / i)
-            if var.name in declared:
-                raise _duplicate_var(var.name, list_loc / i, declared[var.name][1])
+            key = var.name.replace("-", "_")
+            if key in spellings:
+                first = spellings[key]
+                raise _duplicate_var(var.name, list_loc / i, declared[first][1])
+            spellings[key] = var.name
             declared[var.name] = (var, list_loc / i)
     return declared
 
