@@ -47,6 +47,9 @@ def test_a_cycle_is_an_error(tmp_path: Path) -> None:
         fence_of(load_project(tmp_path), "api")
     assert caught.value.code == "fence-cycle"
     assert "api -> lib2 -> api" in caught.value.message
+    with pytest.raises(PygraphError) as listed:  # what --ls builds fails alike
+        check_runnables(load_project(tmp_path))
+    assert listed.value.code == "fence-cycle"
 
 
 FILES = {

@@ -36,8 +36,12 @@ _SCRIPT = "._qik/pygraph/check"
 
 
 def check_runnables(project: Project) -> list[Runnable]:
-    """The ``pygraph.check@SPACE`` runnables, one per fenced space (none without fences)."""
-    return [_runnable(project, space) for space in fenced_spaces(project)]
+    """The ``pygraph.check@SPACE`` runnables, one per fenced space (none without fences).
+    Fences that enclose each other fail here (``fence-cycle``), so ``--ls`` says so too."""
+    spaces = fenced_spaces(project)
+    for space in spaces:
+        fence_of(project, space)
+    return [_runnable(project, space) for space in spaces]
 
 
 def _runnable(project: Project, space: str) -> Runnable:
