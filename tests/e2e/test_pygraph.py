@@ -182,6 +182,9 @@ def test_graph_formats_and_imports(make_repo: Callable[..., Path], qik: Qik) -> 
         "distributions": [{"name": "fakedist", "version": "3.1"}],
         "unmapped": [],
     }
+    for odd in (("--format", "dot"), ("--imports", "b"), ("single",)):
+        refused = qik(root, ":graph", "--imports", "a", *odd)  # not quietly ignored
+        assert refused.returncode == 2 and "--imports" in refused.stderr
 
 
 def test_since_follows_the_import_graph(make_repo: Callable[..., Path], qik: Qik) -> None:

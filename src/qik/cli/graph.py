@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--imports",
         metavar="PKG.MOD",
+        action="append",
         help="what this module depends on: project modules, files, distributions with versions",
     )
     parser.add_argument("-p", "--profile", help="context profile")
@@ -46,10 +47,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_graph(args: list[str]) -> int:
-    opts = _parser().parse_args(args)
+    parser = _parser()
+    opts = parser.parse_args(args)
+    if opts.imports:
+        if len(opts.imports) > 1 or opts.names:
+            parser.error("--imports takes one module, and no command names")
+        if opts.format not in ("text", "json"):
+            parser.error(f"--imports prints text or json, not {opts.format}")
     project = _project(opts.profile)
     if opts.imports:
-        return _print_imports(project, opts.imports, opts.format)
+        return _print_imports(project, opts.imports[0], opts.format)
     _print_dag(_dag(project, opts.names), opts.format)
     return 0
 
