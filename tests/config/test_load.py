@@ -259,6 +259,10 @@ def test_top_level_modules_are_the_default_space(load: Load) -> None:
         ("tools.py", ".", (), "tools.py"),
         ("v1.2", ".", (), "v1.2"),
         ("app/my.mod", ".", (), "app/my.mod"),
+        ("pkg", "src", ("src/pkg",), "src/pkg"),  # as pkg.sub would be found
+        ("pkg", "src", ("pkg", "src/pkg"), "pkg"),  # a folder at the root wins
+        ("pkg", "src", (), "pkg"),
+        ("pkg", ".", ("pkg",), "pkg"),
     ],
 )
 def test_dotted_module_paths(

@@ -113,8 +113,14 @@ def dotted_path(path: str, root: Path, python_path: str) -> str:
     """A module's folder from the root. A dotted import path (``my.module.a``, as qik's
     first releases and its blog post wrote modules) is the folder ``my/module/a`` under
     ``[defaults] python-path``, unless a folder named exactly ``my.module.a`` exists.
-    Anything with a ``/``, or that isn't a dotted name, is a path as written."""
+    A plain name (``pkg``) is a folder at the root, else (when only that exists) the one
+    under python-path, as its dotted submodules (``pkg.sub``) are. Anything with a ``/``,
+    or that isn't a dotted name, is a path as written."""
     parts = path.split(".")
+    if len(parts) == 1 and path.isidentifier():
+        below = PurePosixPath(python_path.removeprefix("./"), path)
+        moved = str(below) != path and not (root / path).exists() and (root / below).is_dir()
+        return str(below) if moved else path
     if "/" in path or len(parts) < 2 or parts[-1] in ("py", "pyi"):
         return path
     if not all(part.isidentifier() for part in parts) or (root / path).is_dir():
