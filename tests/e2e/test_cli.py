@@ -348,3 +348,14 @@ def test_python_m_qik_is_the_qik_command(make_repo: Callable[..., Path]) -> None
     assert "from-a" in ran.stdout
     again = subprocess.run([sys.executable, "-m", "qik"], cwd=root, capture_output=True, text=True)
     assert "1 replayed" in again.stdout + again.stderr
+
+
+def test_a_bare_verbosity_flag_means_2(make_repo: Callable[..., Path], qik: Qik) -> None:
+    """qik 0.2 read ``-v`` without a level as ``-v 2``."""
+    root = make_repo({"qik.toml": '[commands]\na = "echo hello-a"\nb = "echo hello-b"\n'})
+    both = qik(root, "-v")
+    assert both.returncode == 0, both.stderr
+    assert "hello-a" in both.stdout and "hello-b" in both.stdout
+    one = qik(root, "-v", "a")
+    assert one.returncode == 0 and "hello-b" not in one.stdout
+    assert qik(root, "--verbosity", "0", "a").stdout == ""

@@ -136,6 +136,7 @@ def _run(argv: list[str]) -> int:
         root = early.project_root()
     from qik.cli.fastargs import parse
 
+    argv = _bare_verbosity(argv)
     flags = parse(argv)
     if flags is None:
         return _click_main(argv)
@@ -151,6 +152,20 @@ def _run(argv: list[str]) -> int:
             force=flags["force"],
         )
     return _run_flags(flags)
+
+
+def _bare_verbosity(argv: list[str]) -> list[str]:
+    """``-v`` (or ``--verbosity``) without a level is ``-v 2``, as in qik 0.2."""
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            return out + argv[i:]
+        out.append(token)
+        if token in ("-v", "--verbosity"):
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            if following is None or not following.lstrip("-").isdigit():
+                out.append("2")
+    return out
 
 
 def _discard_early_git() -> None:
