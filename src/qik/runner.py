@@ -315,6 +315,8 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
             )
 
     names = select(dag, selector, known_modules=project.modules, narrow=narrow)
+    if options.caches and options.commands:
+        _warn_named_but_other_cache(dag, options, set(names), warn)
     for name in names:
         error = dag.runnables[name].error
         if error is not None:
@@ -356,6 +358,21 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     if options.shard:
         _apply_shard(plan, options.shard)
     return plan
+
+
+def _warn_named_but_other_cache(
+    dag: Dag, options: Options, chosen: set[str], warn: Callable[[str], None]
+) -> None:
+    """``qik pytest --cache remote`` where pytest's results go elsewhere selects nothing:
+    say why, rather than pass having run nothing."""
+    for name in options.commands:
+        named = [r for n, r in dag.runnables.items() if name in (n, r.command)]
+        if named and not chosen.intersection(r.name for r in named):
+            caches = sorted({r.cache if r.is_cached else "no cache" for r in named})
+            warn(
+                f"{name}: not selected, its results go to {', '.join(caches)}, not "
+                f"{', '.join(options.caches)} (--cache selects commands by their cache)"
+            )
 
 
 def _needed_upstream(

@@ -85,6 +85,10 @@ deps = ["requirements.in"]
     warm = qik(root, *check)
     assert (warm.returncode, warm.stdout) == (0, "")
     assert qik(root, "--cache-status", "cold", "--ls").stdout.split() == ["fmt"]
+    named = qik(root, "fmt", "lock", "--cache", "local")  # names that --cache leaves out
+    assert named.returncode == 0 and "0 ran" in named.stdout
+    assert "fmt: not selected, its results go to no cache, not local" in named.stderr
+    assert "lock: not selected, its results go to repo, not local" in named.stderr
 
 
 def test_dotted_modules_are_import_paths(make_repo: Callable[..., Path], qik: Qik) -> None:
