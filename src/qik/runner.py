@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
+from qik.config.refs import NO_CACHE
 from qik.config.schema import Project
 from qik.deps import DepEnv
 from qik.errors import QikError
@@ -263,13 +264,13 @@ class Plan:
 
 
 def _apply_overrides(project: Project, options: Options) -> Project:
-    declared = {*BUILTIN_CACHES, *project.caches}
+    declared = {*BUILTIN_CACHES, NO_CACHE, *project.caches}
     for name in (*options.caches, *([options.default_cache] if options.default_cache else [])):
         if name not in declared:
             raise QikError(
                 f"no cache named {name!r}",
                 code="unknown-cache",
-                hint="caches are local, repo, and those declared under [caches.NAME]: "
+                hint="caches are local, repo, none, and those declared under [caches.NAME]: "
                 + ", ".join(sorted(declared)),
             )
     if options.cache_when and options.cache_when not in ("success", "failed", "finished"):

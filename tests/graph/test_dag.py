@@ -44,11 +44,30 @@ def _select(project: Project, **kwargs: object) -> list[str]:
         ({"caches": ("repo",)}, ["check"]),
         ({"caches": ("local",)}, ["lint@a", "lint@b", "test@a", "test@b"]),  # fmt: never cached
         ({"names": ("fmt", "lint")}, ["lint@a", "lint@b", "fmt"]),
+        ({"caches": ("none",)}, ["fmt"]),
     ],
 )
 def test_selection(kwargs: dict[str, object], expected: list[str]) -> None:
     project = _project(LINT, CHECK, TEST, FMT, modules=("a", "b"))
     assert _select(project, **kwargs) == expected
+
+
+def test_hidden_commands_run_when_named_or_needed() -> None:
+    """qik 0.2's ``hidden = true``: not part of "every command"."""
+    gen = Command("gen", "make", hidden=True)
+    uses = Command("uses", "x", deps=(CommandDep("gen"),))
+    project = _project(gen, uses, FMT)
+    assert _select(project) == ["gen", "uses", "fmt"]  # gen joins as uses's upstream
+    assert _select(project, names=("gen",)) == ["gen"]
+    assert _select(_project(gen, FMT)) == ["fmt"]
+
+
+def test_cache_none_is_never_cached() -> None:
+    """qik 0.2's ``cache = "none"``: deps or not, no result is stored."""
+    none = Command("none", "x", deps=(GlobDep("**.py"),), cache="none")
+    (runnable,) = expand(_project(none)).values()
+    assert not runnable.is_cached
+    assert _select(_project(none, LINT, modules=("a",)), caches=("none",)) == ["none"]
 
 
 def test_parametrized_dep_follows_the_module() -> None:

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from qik.config.validate import Loc, as_str, config_error
 
-__all__ = ["BUILTIN_CACHES", "Refs"]
+__all__ = ["BUILTIN_CACHES", "NO_CACHE", "Refs"]
 
 BUILTIN_CACHES = ("local", "repo")
+# ``cache = "none"`` (qik 0.2): the command's results are never stored, deps or not.
+NO_CACHE = "none"
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Refs:
 
     def cache(self, value: object, loc: Loc) -> str:
         name = as_str(value, loc)
-        if name not in self.caches:
+        if name not in self.caches and name != NO_CACHE:
             raise config_error(
                 "unknown-cache",
                 loc,

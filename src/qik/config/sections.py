@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qik.config.commands import as_cache_when
-from qik.config.refs import BUILTIN_CACHES, Refs
+from qik.config.refs import BUILTIN_CACHES, NO_CACHE, Refs
 from qik.config.schema import CacheConf, CacheWhen, PydistConf, PygraphConf, S3CacheConf, SpaceVenv
 from qik.config.spaces import parse_venv
 from qik.config.validate import (
@@ -69,7 +69,7 @@ def parse_caches(value: object, loc: Loc) -> dict[str, CacheConf]:
 
 
 def _parse_cache(name: str, spec: object, loc: Loc) -> CacheConf:
-    if name in BUILTIN_CACHES:
+    if name in (*BUILTIN_CACHES, NO_CACHE):
         raise config_error(
             "reserved-cache-name",
             loc,

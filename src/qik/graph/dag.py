@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qik.config.refs import NO_CACHE
 from qik.errors import GraphError, SelectionError
 from qik.graph.expand import Runnable
 
@@ -147,19 +148,20 @@ def select(
         chosen = narrow(chosen)
     chosen = with_upstream(dag, chosen, selector.isolated)
     if selector.caches:
-        # A runnable without deps is never cached: its results go to no cache, so no
-        # --cache selects it (else `--cache repo --cache-status cold --fail` never passes).
-        chosen = {
-            n
-            for n in chosen
-            if dag.runnables[n].is_cached and dag.runnables[n].cache in selector.caches
-        }
+        # A runnable without deps is never cached: its results go to no cache, so only
+        # --cache none selects it (else `--cache repo --cache-status cold --fail` never
+        # passes).
+        chosen = {n for n in chosen if _cache_of(dag.runnables[n]) in selector.caches}
     return [name for name in dag.order if name in chosen]
+
+
+def _cache_of(runnable: Runnable) -> str:
+    return runnable.cache if runnable.is_cached else NO_CACHE
 
 
 def _by_names(dag: Dag, names: Sequence[str]) -> set[str]:
     if not names:
-        return set(dag.runnables)
+        return {n for n, r in dag.runnables.items() if not r.hidden}
     chosen: set[str] = set()
     for name in names:
         matches = {n for n, r in dag.runnables.items() if name in (n, r.command) or n == name}

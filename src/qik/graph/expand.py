@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from qik.config.refs import NO_CACHE
 from qik.config.schema import (
     CacheWhen,
     Command,
@@ -61,6 +62,7 @@ class Runnable:
     timeout: float | None
     is_cached: bool
     internal: bool = False  # qik's own (a space's lock and sync): --ls shows it only if named
+    hidden: bool = False  # `hidden = true`: left out of "every command", run when named or needed
     # A template it uses can't be resolved (a missing context value): an error only if the
     # runnable is selected, so one command's missing variable doesn't stop the others.
     error: ConfigError | None = field(default=None, compare=False)
@@ -290,6 +292,7 @@ def _runnable_or_error(
             space=cmd.space or "default",
             timeout=None,
             is_cached=False,
+            hidden=cmd.hidden,
             error=exc,
         )
 
@@ -318,7 +321,8 @@ def _runnable(
         tags=cmd.tags,
         space=space,
         timeout=cmd.timeout,
-        is_cached=bool(cmd.deps),
+        is_cached=bool(cmd.deps) and (cmd.cache or project.default_cache) != NO_CACHE,
+        hidden=cmd.hidden,
     )
 
 
