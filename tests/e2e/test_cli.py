@@ -363,3 +363,11 @@ def test_a_bare_verbosity_flag_means_2(make_repo: Callable[..., Path], qik: Qik)
     one = qik(root, "-v", "a")
     assert one.returncode == 0 and "hello-b" not in one.stdout
     assert qik(root, "--verbosity", "0", "a").stdout == ""
+
+
+def test_fail_alone_is_a_check_that_runs_nothing(modules_repo: Path, qik: Qik) -> None:
+    """qik 0.2's ``--fail`` never ran anything: a CI gate written without --ls must not
+    run the cold commands and pass."""
+    gate = qik(modules_repo, "--cache", "repo", "--cache-status", "cold", "--fail")
+    assert (gate.returncode, gate.stdout.split()) == (1, ["lint@a", "lint@b"])
+    assert not (modules_repo / ".qik").exists()  # nothing ran, nothing stored

@@ -146,7 +146,7 @@ def _run(argv: list[str]) -> int:
         # The pool's fork server loads on another CPU while qik loads and plans the run.
         prestart_if_all_cold(
             root,
-            ls=flags["ls"],
+            ls=flags["ls"] or flags["fail"],
             watch=flags["watch"],
             cache_status=flags["cache_status"],
             force=flags["force"],

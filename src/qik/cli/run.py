@@ -60,6 +60,8 @@ def execute_run(flags: dict[str, Any]) -> int:
     project = load_project(cwd, profile=profile)
     options = merge_options(flags, project.qik_options, project.profile or "default")
     options = select_spaces(options, project, cwd)
+    if options.fail and not options.ls:  # a check, as in qik 0.2: --fail never runs anything
+        options = dataclasses.replace(options, ls=True)
     if options.watch and not options.ls:  # a listing is the same once as ever after
         return _watch(cwd, flags, profile)
     return run_once(project, options)
