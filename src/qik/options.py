@@ -21,9 +21,10 @@ _LIST_FIELDS = {"commands", "modules", "spaces", "tags", "caches"}
 _ALIASES = {"cache": "default_cache", "module": "modules", "space": "spaces", "tag": "tags"}
 
 
-# qik 0.2's options with nothing left to set: a CI environment carried over keeps working.
-# (``logger``: its choice of output, which qik now makes from the terminal.)
-_RETIRED = frozenset({"logger"})
+# QIK__ variables that are no options: qik 0.2's ``logger`` (its choice of output, which qik
+# now makes from the terminal), so that a CI environment carried over keeps working; and
+# those qik sets for each command, which a command running qik passes on.
+_RETIRED = frozenset({"logger", "cmd", "runnable", "worker"})
 
 
 @dataclass(frozen=True)

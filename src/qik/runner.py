@@ -515,6 +515,7 @@ class Run:
             mirrors=self.plan.caches.mirrors(runnable),
             inputs=encode_inputs(f for d in fp.deps for f in d.files),
             run_id=self.plan.caches.run_id,
+            command=runnable.command,
         )
 
     # -- warm ---------------------------------------------------------------------------

@@ -371,3 +371,23 @@ def test_fail_alone_is_a_check_that_runs_nothing(modules_repo: Path, qik: Qik) -
     gate = qik(modules_repo, "--cache", "repo", "--cache-status", "cold", "--fail")
     assert (gate.returncode, gate.stdout.split()) == (1, ["lint@a", "lint@b"])
     assert not (modules_repo / ".qik").exists()  # nothing ran, nothing stored
+
+
+def test_commands_know_what_runs_them(make_repo: Callable[..., Path], qik: Qik) -> None:
+    """QIK__CMD, QIK__RUNNABLE and QIK__WORKER, as qik 0.2 set them: two commands running
+    at once have two worker numbers, the lowest free ones; a qik run inside a command
+    doesn't take them for options."""
+    toml = """
+        modules = ["a", "b"]
+        [commands.show]
+        exec = "echo $QIK__CMD $QIK__RUNNABLE w$QIK__WORKER {module.name}; sleep 0.5"
+        [commands.nested]
+        exec = "qik --ls > /dev/null && echo nested-ok"
+        """
+    root = make_repo({"qik.toml": toml, "a/x.py": "", "b/y.py": ""})
+    out = qik(root, "-n", "2")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = {line for line in out.stdout.splitlines() if line.startswith("show ")}
+    assert {line.split()[1] for line in lines} == {"show@a", "show@b"}
+    assert {line.split()[2] for line in lines} <= {"w1", "w2"}
+    assert "nested-ok" in out.stdout

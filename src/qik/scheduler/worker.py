@@ -68,6 +68,7 @@ class ColdRequest:
     # sending a pair per file cost the main process a pickled object per file.
     inputs: str = ""
     run_id: str = ""  # marks the command's processes (proc.RUN_MARKER), for kill_marked
+    command: str = ""  # the command's name, for QIK__CMD
     # Where the output goes once the command is done (``out_path`` is this process's own
     # file meanwhile), or None: the main process moves it. When set, a small log also
     # comes back in the outcome, so the main process need not read the file to show it.
@@ -266,7 +267,14 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     root = Path(req.root)
     if req.store_dir:
         _ignore_store(req.store_dir)
-    env = _command_env(req.env, req.run_id)
+    env = {
+        **_command_env(req.env, req.run_id),
+        # As qik 0.2 set them: what runs, and a worker number (for per-worker resources,
+        # e.g. a test database per worker).
+        "QIK__CMD": req.command or req.name,
+        "QIK__RUNNABLE": req.name,
+        "QIK__WORKER": _worker_number(req.store_dir),
+    }
     output, fd, early = _output(req)
     try:
         done = run_shell(
@@ -299,11 +307,45 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
 # A run gives all its commands the same environment: built (with the run's mark) once
 # per run in this worker, not once per command.
 @functools.lru_cache(maxsize=16)
-def _command_env(env: tuple[tuple[str, str], ...] | None, run_id: str) -> dict[str, str] | None:
-    built = dict(env) if env is not None else None
+def _command_env(env: tuple[tuple[str, str], ...] | None, run_id: str) -> dict[str, str]:
+    built = dict(env) if env is not None else dict(os.environ)
     if run_id:
-        built = {**(os.environ if built is None else built), RUN_MARKER: run_id}
+        built[RUN_MARKER] = run_id
     return built
+
+
+_NUMBER: list[str] = []  # this worker's, once claimed
+_NUMBER_LOCK: list[int] = []  # the open lock file that holds it, for the worker's life
+
+
+def _worker_number(store_dir: str) -> str:
+    """The lowest number (1, 2, ...) no other live pool worker of this repository holds:
+    each holds an exclusive lock on ``._qik/workers/<n>.lock`` for its life, released by
+    the system when it exits, however it exits. Else (no writable ``._qik``) the pid."""
+    if not _NUMBER:
+        _NUMBER.append(_claim_number(Path(store_dir) / "workers") if store_dir else "")
+        if not _NUMBER[0]:
+            _NUMBER[0] = str(os.getpid())
+    return _NUMBER[0]
+
+
+def _claim_number(folder: Path) -> str:
+    import fcntl
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            fd = os.open(folder / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            _NUMBER_LOCK.append(fd)
+            return str(n)
+    except OSError:
+        pass
+    return ""
 
 
 def _small_log(output: Path) -> bytes | None:
