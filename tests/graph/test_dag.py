@@ -134,3 +134,12 @@ def test_a_module_command_is_named_as_its_file_has_it() -> None:
         build_dag(expand(_project(bad, modules=("a",))))
     assert info.value.hint is not None
     assert "[commands.lint] in module a's qik.toml" in info.value.hint
+
+
+def test_a_module_command_by_qik_02s_dotted_name() -> None:
+    """qik 0.2 also wrote a module's own command ``module.command``."""
+    gen = Command("a/gen", "make", module="a")
+    uses = Command("uses", "x", deps=(CommandDep("a.gen"),))
+    project = _project(gen, uses, modules=("a",))
+    assert _select(project, names=("uses",)) == ["a/gen", "uses"]
+    assert _select(project, names=("a.gen",)) == ["a/gen"]

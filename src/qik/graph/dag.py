@@ -12,7 +12,7 @@ from qik.config.refs import NO_CACHE
 from qik.errors import GraphError, SelectionError
 from qik.graph.expand import Runnable
 
-__all__ = ["Dag", "Selector", "build_dag", "select", "with_upstream"]
+__all__ = ["Dag", "Selector", "build_dag", "dotted_alias", "select", "with_upstream"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,13 @@ def _upstream_names(
 ) -> list[str]:
     names: list[str] = []
     for dep in runnable.upstream:
-        if dep.name in runnables:
-            names.append(dep.name)
-        elif dep.name in by_command:
-            names.extend(by_command[dep.name])
+        name = dep.name
+        if name not in runnables and name not in by_command:
+            name = dotted_alias(name, {*runnables, *by_command})
+        if name in runnables:
+            names.append(name)
+        elif name in by_command:
+            names.extend(by_command[name])
         else:
             raise _unknown_dep(runnable, dep.name, by_command)
     return list(dict.fromkeys(names))
@@ -159,11 +162,25 @@ def _cache_of(runnable: Runnable) -> str:
     return runnable.cache if runnable.is_cached else NO_CACHE
 
 
+def dotted_alias(name: str, known: Iterable[str]) -> str:
+    """qik 0.2 also named a module's own command ``module.command``: the ``module/command``
+    it stands for, when only that exists."""
+    known = known if isinstance(known, set | frozenset | dict) else set(known)
+    module, dot, command = name.rpartition(".")
+    if name in known or not dot or not module:
+        return name
+    slashed = f"{module}/{command}"
+    return slashed if slashed in known else name
+
+
 def _by_names(dag: Dag, names: Sequence[str]) -> set[str]:
     if not names:
         return {n for n, r in dag.runnables.items() if not r.hidden}
     chosen: set[str] = set()
+    commands = {r.command for r in dag.runnables.values()}
     for name in names:
+        if name not in dag.runnables and name not in commands:
+            name = dotted_alias(name, {*dag.runnables, *commands})
         matches = {n for n, r in dag.runnables.items() if name in (n, r.command) or n == name}
         if not matches:
             raise SelectionError(
@@ -206,4 +223,11 @@ def with_upstream(dag: Dag, chosen: set[str], isolated: bool) -> set[str]:
 
 def _dep_targets(dag: Dag, name: str, dep_name: str) -> list[str]:
     ups = dag.upstream[name]
-    return [u for u in ups if u == dep_name or dag.runnables[u].command == dep_name]
+    found = [u for u in ups if u == dep_name or dag.runnables[u].command == dep_name]
+    if found or "." not in dep_name:
+        return found
+    names = {
+        dotted_alias(dep_name, ups),
+        dotted_alias(dep_name, [dag.runnables[u].command for u in ups]),
+    }
+    return [u for u in ups if u in names or dag.runnables[u].command in names]
