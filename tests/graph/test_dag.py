@@ -143,3 +143,9 @@ def test_a_module_command_by_qik_02s_dotted_name() -> None:
     project = _project(gen, uses, modules=("a",))
     assert _select(project, names=("uses",)) == ["a/gen", "uses"]
     assert _select(project, names=("a.gen",)) == ["a/gen"]
+
+
+def test_qik_02s_uv_plugin_names() -> None:
+    lock = Command("space.lock", "uv pip compile")
+    project = _project(lock)
+    assert _select(project, names=("uv.lock",)) == ["space.lock"]

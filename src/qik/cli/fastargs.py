@@ -42,6 +42,7 @@ OPTIONS: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
     ("watch", FLAG, ("--watch",)),
     ("shard", VALUE, ("--shard",)),
     ("report", VALUE, ("--report",)),
+    ("logger", VALUE, ("-l", "--logger")),  # qik 0.2's choice of output: ignored
 )
 
 _BY_SPELLING: Final = {name: (key, kind) for key, kind, names in OPTIONS for name in names}

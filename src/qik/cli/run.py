@@ -56,6 +56,7 @@ def execute_run(flags: dict[str, Any]) -> int:
     from qik.spaces.roots import select_spaces
 
     cwd = Path.cwd()
+    flags = {k: v for k, v in flags.items() if k != "logger"}  # qik 0.2's: nothing to set
     profile = flags.get("profile") or os.environ.get("QIK__PROFILE")
     project = load_project(cwd, profile=profile)
     options = merge_options(flags, project.qik_options, project.profile or "default")

@@ -90,6 +90,10 @@ def run(
     report: Annotated[
         str | None, typer.Option("--report", help="Write a JSON run report to this file.")
     ] = None,
+    logger: Annotated[
+        str | None,
+        typer.Option("-l", "--logger", hidden=True, help="qik 0.2's; accepted and ignored."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -126,5 +130,6 @@ def run(
         "watch": watch,
         "shard": shard,
         "report": report,
+        "logger": logger,
     }
     raise typer.Exit(execute_run(flags))

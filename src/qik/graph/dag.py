@@ -173,6 +173,10 @@ def dotted_alias(name: str, known: Iterable[str]) -> str:
     return slashed if slashed in known else name
 
 
+# qik 0.2's uv plugin named a space's lock and venv build so.
+_OLD_NAMES = {"uv.lock": "space.lock", "uv.install": "space.sync"}
+
+
 def _by_names(dag: Dag, names: Sequence[str]) -> set[str]:
     if not names:
         return {n for n, r in dag.runnables.items() if not r.hidden}
@@ -180,6 +184,8 @@ def _by_names(dag: Dag, names: Sequence[str]) -> set[str]:
     commands = {r.command for r in dag.runnables.values()}
     for name in names:
         if name not in dag.runnables and name not in commands:
+            command, at, module = name.partition("@")
+            name = _OLD_NAMES.get(command, command) + at + module
             name = dotted_alias(name, {*dag.runnables, *commands})
         matches = {n for n, r in dag.runnables.items() if name in (n, r.command) or n == name}
         if not matches:

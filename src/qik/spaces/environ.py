@@ -89,7 +89,7 @@ def _dotenv_values(root: Path, path: str, space: str) -> dict[str, str]:
         raise SpaceError(
             f"space {space!r} has dotenv files, and python-dotenv isn't installed",
             code="dotenv-not-installed",
-            hint="install qik with the dotenv extra: pip install 'qik[dotenv]'",
+            hint="qik depends on python-dotenv: pip install python-dotenv",
         ) from None
     values: Mapping[str, str | None] = dotenv_values(file)
     return {key: value for key, value in values.items() if value is not None}
