@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,25 @@ def test_a_file_that_does_not_parse_is_a_module_without_imports(
         "c/bad.py",
     )
     assert "e.inner.bad" in graph.graph.index
+
+
+def test_a_file_that_is_not_utf8_is_a_module_without_imports(
+    make_repo: Callable[..., Path], site: Path
+) -> None:
+    """Python can't import it either (no coding line); the graph is built without it, and
+    the tree of links built to leave it out is removed, python-path or not."""
+    root = make_repo({"qik.toml": '[defaults]\npython-path = "src"\n', "src/a/__init__.py": ""})
+    (root / "src/a/latin.py").write_bytes(b"caf\xe9 = 1\nimport b\n")
+    (root / "src/a/nul.py").write_bytes(b"\xff\xfe\x00bad")
+    (root / "src/a/sub.py").write_text("import os\n")
+    graph = open_graph(root, site)
+    assert graph.resolve("a").files == (
+        "src/a/__init__.py",
+        "src/a/latin.py",
+        "src/a/nul.py",
+        "src/a/sub.py",
+    )
+    assert [p.name for p in (root / "._qik/pygraph").iterdir()] == ["grimp"]
 
 
 SPACE_TOML = """

@@ -25,6 +25,7 @@ import hashlib
 import importlib.machinery
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -94,11 +95,11 @@ class _Scanner:
         if not self.broken:
             yield self.directory
             return
-        tree = _mirror(self.project.root, self.lay, roots, self.broken)
+        top, tree = _mirror(self.project.root, self.lay, roots, self.broken)
         try:
             yield tree
         finally:
-            shutil.rmtree(tree, ignore_errors=True)
+            shutil.rmtree(top, ignore_errors=True)
 
     def _scan_in(self, tree: str, roots: list[str]) -> Scan:
         if not roots:
@@ -132,14 +133,26 @@ class _Scanner:
         return result
 
     def _learn(self, exc: Exception, tree: str) -> None:
-        """Remember the file a syntax error is in, or raise: nothing else can be skipped."""
+        """Remember the file a syntax error is in (or that isn't UTF-8: Python can't import
+        it either, without a coding line), or raise: nothing else can be skipped."""
+        filename = getattr(exc, "filename", None)
         if not self.grimp.is_syntax_error(exc):
-            raise _build_error(exc) from exc
-        path = _relative(getattr(exc, "filename", None), tree)
+            filename = _undecodable(exc)
+            if filename is None:
+                raise _build_error(exc) from exc
+        path = _relative(filename, tree)
         path = None if path is None else self.lay.prefix + path
         if path is None or path in self.broken:
             raise _syntax_error(exc) from exc
         self.broken.add(path)
+
+
+def _undecodable(exc: Exception) -> str | None:
+    """The file grimp failed to read as UTF-8, if that is what ``exc`` says."""
+    if not isinstance(exc, UnicodeError):
+        return None
+    match = re.match(r"Failed to decode file (.+?) as UTF-8", str(exc))
+    return match[1] if match else None
 
 
 def _relative(filename: object, tree: str) -> str | None:
@@ -151,8 +164,9 @@ def _relative(filename: object, tree: str) -> str | None:
         return None
 
 
-def _mirror(root: Path, lay: Layout, roots: Sequence[str], broken: set[str]) -> str:
-    """A tree of symbolic links to the sources under ``roots``; broken files left empty."""
+def _mirror(root: Path, lay: Layout, roots: Sequence[str], broken: set[str]) -> tuple[str, str]:
+    """A tree of symbolic links to the sources under ``roots``, broken files left empty:
+    its top (to remove) and the directory in it that python-path stands for."""
     base = root / "._qik" / "pygraph"
     base.mkdir(parents=True, exist_ok=True)
     tree = Path(tempfile.mkdtemp(prefix="tree-", dir=base))
@@ -164,7 +178,7 @@ def _mirror(root: Path, lay: Layout, roots: Sequence[str], broken: set[str]) -> 
             target.write_text("")
         else:
             os.symlink(root / path, target)
-    return str(directory)
+    return str(tree), str(directory)
 
 
 def _is_shadowed(root: str, directory: str) -> bool:
