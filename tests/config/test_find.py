@@ -76,3 +76,11 @@ def test_relative_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_files(tmp_path, {"qik.toml": "", "a/x.txt": ""})
     monkeypatch.chdir(tmp_path / "a")
     assert find_root(Path("."))[0] == tmp_path.resolve()
+
+
+def test_a_config_that_is_not_utf8_says_where(tmp_path: Path) -> None:
+    (tmp_path / "qik.toml").write_bytes(b'[commands.a]\nexec = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path)
+    assert info.value.code == "toml-syntax"
+    assert "line 2, column 12" in info.value.message

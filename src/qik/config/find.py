@@ -109,26 +109,33 @@ def _decode(raw: bytes, display: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _syntax_error(display, f"not valid UTF-8 at byte {exc.start}", None) from None
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise _syntax_error(display, "not valid UTF-8", (line, column)) from None
 
 
 def parse_toml(text: str, display: str) -> dict[str, object]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _from_decode_error(exc, display) from None
+        raise _from_decode_error(exc, display, text) from None
     except RecursionError:
         raise _syntax_error(display, "arrays or tables nested too deeply", None) from None
     except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
         raise _syntax_error(display, str(exc), None) from None
 
 
-def _from_decode_error(exc: tomllib.TOMLDecodeError, display: str) -> ConfigError:
+def _from_decode_error(exc: tomllib.TOMLDecodeError, display: str, text: str) -> ConfigError:
     reason = str(exc)
     match = _AT.search(reason)
     if match is None:
         return _syntax_error(display, reason, None)
-    position = (int(match.group(1)), int(match.group(2))) if match.group(1) else None
+    if match.group(1):
+        position = (int(match.group(1)), int(match.group(2)))
+    else:  # "at end of document": where the last line ends
+        lines = text.split("\n")
+        position = (len(lines), len(lines[-1]) + 1)
     return _syntax_error(display, reason[: match.start()], position)
 
 
