@@ -21,7 +21,7 @@ CASES: list[tuple[str, Mapping[str, str] | str, str, str]] = [
     # toml-syntax
     ("syntax", "a = \n", "toml-syntax", "qik.toml: line 1, column 5"),
     ("syntax-dup", "a = 1\na = 2\n", "toml-syntax", "qik.toml: line 2, column 6"),
-    ("syntax-no-position", "x = {a = 1}\nx.b = 2", "toml-syntax", "qik.toml: invalid TOML"),
+    ("syntax-at-the-end-2", "x = {a = 1}\nx.b = 2", "toml-syntax", "qik.toml: line 2, column 8"),
     ("syntax-nesting", "a = " + "[" * 5000 + "]" * 5000, "toml-syntax", "qik.toml"),
     ("syntax-at-the-end", "a = 1\nx = [\n", "toml-syntax", "qik.toml: line 3, column 1"),
     ("syntax-huge-int", "a = " + "9" * 5000, "toml-syntax", "qik.toml"),
