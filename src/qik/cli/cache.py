@@ -97,7 +97,7 @@ def _ls(opts: argparse.Namespace) -> int:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
         return 0
     table = [("RUNNABLE", "STATUS", "CACHE", "RESULT IN")]
-    table += [(r.name, r.status, r.cache, ", ".join(r.result_in) or "-") for r in rows]
+    table += [(r.name, r.status, r.cache or "-", ", ".join(r.result_in) or "-") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3]]))
@@ -108,7 +108,7 @@ def _ls(opts: argparse.Namespace) -> int:
 class _Row:
     name: str
     status: str  # warm, cold or uncached
-    cache: str
+    cache: str | None  # None: uncached
     dep_hash: str
     result_in: list[str]  # the caches holding a result for this dep hash
 
@@ -116,7 +116,7 @@ class _Row:
 def _ls_row(caches: Caches, entry: PlanEntry) -> _Row:
     runnable, dep_hash = entry.runnable, entry.fingerprint.dep_hash
     if not runnable.is_cached:
-        return _Row(runnable.name, "uncached", "-", dep_hash, [])
+        return _Row(runnable.name, "uncached", None, dep_hash, [])
     status = "warm" if entry.is_warm else "cold"
     where = _locations(caches, runnable.cache, dep_hash)
     return _Row(runnable.name, status, runnable.cache, dep_hash, where)
@@ -132,8 +132,11 @@ def _locations(caches: Caches, cache: str, dep_hash: str) -> list[str]:
         try:
             if store is not None and store.backend.exists(manifest_key(dep_hash)):
                 found.append(name)
-        except StoreError:
-            found.append(f"{name}?")  # unreachable: already warned
+        except StoreError as exc:
+            # Unreachable. Planning warned if it had to ask this cache; else say so here.
+            if not any(f"cache {name!r}" in said for said in _WARNED):
+                _warn(f"cache {name!r} is unavailable: {exc}")
+            found.append(f"{name}?")
     return found
 
 
@@ -366,7 +369,11 @@ def _guarded(name: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwarg
         ) from None
 
 
+_WARNED: list[str] = []
+
+
 def _warn(message: str) -> None:
+    _WARNED.append(message)
     sys.stdout.flush()
     print(f"warning: {message}", file=sys.stderr, flush=True)
 

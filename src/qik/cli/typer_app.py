@@ -51,9 +51,10 @@ def run(
     ls: Annotated[
         bool | None, typer.Option("--ls", help="List what is selected, don't run.")
     ] = None,
-    json_: Annotated[bool | None, typer.Option("--json", help="With --ls: JSON rows.")] = None,
+    json_: Annotated[bool | None, typer.Option("--json", help="With --ls: JSON rows; else one JSON event per line.")] = None,
     fail: Annotated[
-        bool | None, typer.Option("--fail", help="With --ls: exit 1 if anything is selected.")
+        bool | None,
+        typer.Option("--fail", help="List, run nothing, and exit 1 if anything is selected."),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only what changed since a git ref.")
@@ -85,7 +86,7 @@ def run(
     ] = None,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="K/N: this machine's share of the cold runnables."),
+        typer.Option("--shard", help="K/N: this machine's share of the selected runnables."),
     ] = None,
     report: Annotated[
         str | None, typer.Option("--report", help="Write a JSON run report to this file.")
