@@ -51,7 +51,10 @@ def run(
     ls: Annotated[
         bool | None, typer.Option("--ls", help="List what is selected, don't run.")
     ] = None,
-    json_: Annotated[bool | None, typer.Option("--json", help="With --ls: JSON rows; else one JSON event per line.")] = None,
+    json_: Annotated[
+        bool | None,
+        typer.Option("--json", help="With --ls: JSON rows; else one JSON event per line."),
+    ] = None,
     fail: Annotated[
         bool | None,
         typer.Option("--fail", help="List, run nothing, and exit 1 if anything is selected."),
