@@ -376,6 +376,17 @@ def _warn_named_but_other_cache(
             )
 
 
+def _check_declared(runnable: Runnable, manifest: Manifest) -> None:
+    """A result restores only files its command declares as artifacts."""
+    if not manifest.artifacts:
+        return
+    from qik.store.sync import undeclared_artifact
+
+    stray = undeclared_artifact(runnable.artifacts, manifest.artifacts)
+    if stray is not None:
+        raise StoreError(f"artifact {stray} is not among the command's artifacts")
+
+
 def _needed_upstream(
     dag: Dag, names: list[str], entries: Mapping[str, PlanEntry], *, isolated: bool
 ) -> set[str]:
@@ -524,6 +535,7 @@ class Run:
         assert manifest is not None
         caches = self.plan.caches
         try:
+            _check_declared(entry.runnable, manifest)
             pulled = entry.source != "local" and self._pull(entry.source or "local", manifest)
             touched = self._restore(caches.local, manifest) or pulled
             log = _verified_log(caches.local, manifest)

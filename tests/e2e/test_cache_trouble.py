@@ -6,6 +6,7 @@ and hostile-cache cases.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -146,3 +147,29 @@ def test_results_a_shared_cache_cannot_restore_are_one_warning(
     assert not any(row["replayed"] for row in _report(root).values())
     assert list((tmp_path / "outside").iterdir()) == []
     assert len(_warnings(result.stderr)) == 1, result.stderr
+
+
+def test_a_result_restores_only_the_commands_declared_artifacts(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """A manifest naming a file the command doesn't declare (a poisoned cache, a commit
+    to .qik/ nobody reviews) must not rewrite it: a warning, and the command runs."""
+    toml = '[commands.gen]\nexec = "mkdir -p out && echo made > out/a.txt"\n'
+    toml += 'deps = ["in.txt"]\nartifacts = ["out/**"]\n'
+    root = make_repo({"qik.toml": toml, "in.txt": "1", ".gitignore": "out/\n"})
+    assert qik(root).returncode == 0
+    store = Store.local(root / "._qik")
+    (dep_hash,) = store.iter_manifests()
+    manifest = store.read_manifest(dep_hash)
+    assert manifest is not None
+    (root / "evil.toml").write_text('[commands.gen]\nexec = "echo pwned"\n')
+    stray = dataclasses.replace(store.put_artifact(root, "evil.toml"), path="qik.toml")
+    store.write_manifest(
+        dataclasses.replace(manifest, artifacts=(*manifest.artifacts, stray)), check_objects=False
+    )
+    (root / "out/a.txt").unlink()
+    result = qik(root)
+    assert result.returncode == 0
+    assert "qik.toml is not among the command's artifacts" in result.stderr
+    assert "pwned" not in (root / "qik.toml").read_text()
+    assert (root / "out/a.txt").read_text() == "made\n"  # ran again

@@ -9,6 +9,8 @@ team cost one upload.
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ __all__ = [
     "copy_objects",
     "copy_result",
     "restore_artifacts",
+    "undeclared_artifact",
 ]
 
 _T = TypeVar("_T")
@@ -189,3 +192,32 @@ def _map(fn: Callable[[_T], bool], items: tuple[_T, ...], threads: int) -> list[
         # On an error, cancel the queue and still wait for running copies: a thread left
         # writing after we return could race a retry of the same object.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def undeclared_artifact(patterns: Sequence[str], artifacts: Sequence[ArtifactEntry]) -> str | None:
+    """The first artifact of a result that none of the command's ``artifacts`` globs
+    covers, if any. A result restores only what its command declares: a manifest naming
+    ``qik.toml`` (a poisoned cache, a hand-made commit to ``.qik/``) must not rewrite it."""
+    compiled = [_glob_parts(p) for p in patterns]
+    for entry in artifacts:
+        parts = tuple(entry.path.split("/"))
+        if not any(_matches(pattern, parts) for pattern in compiled):
+            return entry.path
+    return None
+
+
+def _glob_parts(pattern: str) -> tuple[str, ...]:
+    return tuple(p for p in pattern.replace("\\", "/").split("/") if p not in ("", "."))
+
+
+@functools.lru_cache(maxsize=4096)
+def _matches(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """``glob.glob(pattern, recursive=True)`` would find ``parts`` (or, leniently, would
+    if it also matched hidden names): ``**`` is any number of folders, ``*`` ``?`` ``[]``
+    match within a name."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_matches(rest, parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _matches(rest, parts[1:])
