@@ -147,3 +147,27 @@ def test_atomic_file_sets_the_mode_before_the_rename(tmp_path: Path) -> None:
     assert target.read_bytes() == b"x"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert _files(tmp_path) == ["new/dir/f"]
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo", "directory"])
+def test_anything_but_a_regular_file_is_absent(
+    backend: LocalBackend, tmp_path: Path, plant: str
+) -> None:
+    """A symlink committed to .qik/ or a FIFO could make a read hang (/dev/stdin) or read
+    outside the store; what qik never writes counts as absent, and a write replaces it."""
+    (tmp_path / "elsewhere").write_bytes(b"secret")
+    path = Path(backend.file("manifests/x.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if plant == "symlink":
+        path.symlink_to(tmp_path / "elsewhere")
+    elif plant == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    assert not backend.exists("manifests/x.json")
+    with pytest.raises(KeyMissing):
+        backend.open("manifests/x.json")  # at once: a FIFO with no writer must not block
+    if plant != "directory":
+        backend.write_bytes("manifests/x.json", b"{}")
+        assert _read(backend, "manifests/x.json") == b"{}"
+        assert (tmp_path / "elsewhere").read_bytes() == b"secret"

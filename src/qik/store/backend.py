@@ -7,7 +7,9 @@ a write is atomic (a reader sees the old blob, the new blob or none, never part 
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ __all__ = [
     "ReadOnlyBackend",
     "ReadStream",
     "atomic_file",
+    "open_regular",
 ]
 
 _TEMP_SUFFIX = ".qik-tmp"
@@ -120,7 +123,7 @@ class LocalBackend:
 
     def open(self, key: str) -> ReadStream:
         try:
-            fd = os.open(self.file(key), os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_regular(self.file(key))
         except (FileNotFoundError, NotADirectoryError):
             raise KeyMissing(key) from None
         return _FileStream(fd)  # the caller closes it
@@ -134,7 +137,10 @@ class LocalBackend:
                 fh.write(chunk)
 
     def exists(self, key: str) -> bool:
-        return os.path.isfile(self.file(key))
+        try:
+            return stat.S_ISREG(os.lstat(self.file(key)).st_mode)
+        except OSError:
+            return False
 
     def stat(self, key: str) -> KeyInfo | None:
         try:
@@ -283,6 +289,25 @@ def _create_temp(path: Path) -> tuple[Path, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(temp, flags, 0o666)
     return temp, fd
+
+
+def open_regular(path: str | Path) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file, else FileNotFoundError.
+
+    What a store holds is written by qik as regular files; anything else there (a symlink
+    committed to ``.qik/``, a FIFO, a device) was planted, and reading it could hang (a
+    FIFO, ``/dev/stdin``) or read outside the store. So such an entry counts as absent: the
+    next write replaces it (a rename replaces the entry, never writing through it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink (O_NOFOLLOW)
+            raise FileNotFoundError(errno.ENOENT, "not a regular file", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(errno.ENOENT, "not a regular file", str(path))
+    return fd
 
 
 def _walk(directory: Path, prefix: str) -> Iterator[KeyInfo]:

@@ -23,7 +23,7 @@ import zlib
 from pathlib import Path
 
 from qik import __version__
-from qik.store.backend import atomic_file
+from qik.store.backend import atomic_file, open_regular
 from qik.store.manifest import Manifest, from_memo_fields, memo_fields
 
 __all__ = ["MEMO_NAME", "Identity", "ManifestMemo", "file_identity"]
@@ -107,7 +107,7 @@ class ManifestMemo:
 
 def _read(path: Path) -> tuple[dict[str, tuple[Identity, int, tuple[object, ...]]], int]:
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
             data = fh.read()
     except OSError:
         return {}, 0
