@@ -173,3 +173,28 @@ def test_a_result_restores_only_the_commands_declared_artifacts(
     assert "qik.toml is not among the command's artifacts" in result.stderr
     assert "pwned" not in (root / "qik.toml").read_text()
     assert (root / "out/a.txt").read_text() == "made\n"  # ran again
+
+
+def test_an_endpoint_url_without_a_scheme_is_a_warning(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """botocore's ValueError ("Invalid endpoint") was a traceback; it is the cache's
+    trouble, so a warning and a run, and a coded error for :cache commands."""
+    toml = """
+        [caches.remote]
+        type = "s3"
+        bucket = "b"
+        endpoint-url = "127.0.0.1:9"
+        aws-access-key-id = "x"
+        aws-secret-access-key = "x"
+        [commands.x]
+        exec = "echo x"
+        deps = ["f"]
+        cache = "remote"
+        """
+    root = make_repo({"qik.toml": toml, "f": ""})
+    run = qik(root)
+    assert run.returncode == 0, run.stderr
+    assert "invalid endpoint-url '127.0.0.1:9'" in run.stderr and "Traceback" not in run.stderr
+    stats = qik(root, ":cache", "stats", "--cache", "remote")
+    assert stats.returncode == 2 and "error[cache-unavailable]" in stats.stderr

@@ -115,7 +115,12 @@ def _make_client(settings: S3Settings) -> Any:
         aws_session_token=settings.aws_session_token,
         region_name=settings.region_name,
     )
-    return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+    try:
+        return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+    except ValueError as exc:  # "Invalid endpoint: 127.0.0.1:9000" (no http://), bad IPv6
+        raise BackendFailure(
+            "error", f"invalid endpoint-url {settings.endpoint_url!r} ({exc})"
+        ) from None
 
 
 class S3Backend:
