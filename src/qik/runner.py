@@ -246,6 +246,11 @@ class Caches:
 
     @functools.cached_property
     def _usage_path(self) -> Path:
+        from qik.store.backend import ignore_itself
+
+        # A run that replays everything writes ._qik (this file, pulled objects) but runs
+        # no command to make it ignore itself: a fresh clone's `git add -A` took it all.
+        ignore_itself(self.project.root / "._qik")
         return self.project.root / "._qik" / "last-run.json"
 
 

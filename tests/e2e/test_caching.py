@@ -205,3 +205,21 @@ def test_an_ascii_only_output_encoding(make_repo: Callable[..., Path], qik: Qik)
         assert done.returncode == 0, done.stderr
         assert "hello" in done.stdout and expected in done.stdout
         assert "Traceback" not in done.stderr
+
+
+def test_a_clone_that_only_replays_keeps_qik_local_store_out_of_git(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """Nothing runs, so no worker makes ._qik ignore itself; the run still must."""
+    toml = '[commands.lock]\nexec = "echo locked"\ndeps = ["in.txt"]\ncache = "repo"\n'
+    root = make_repo({"qik.toml": toml, "in.txt": "1", ".gitignore": ""})  # no ._qik/ line
+    assert qik(root).returncode == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "repo cache")
+    assert "._qik" not in git(root, "ls-files")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    replayed = qik(clone)
+    assert "0 ran, 1 replayed" in replayed.stdout, replayed.stdout + replayed.stderr
+    assert (clone / "._qik").is_dir()
+    assert git(clone, "status", "--porcelain") == ""

@@ -436,19 +436,10 @@ def _ignore_store(store_dir: str) -> None:
     so every run's file index) would otherwise list every stored object."""
     if store_dir in _IGNORED:
         return
-    path = Path(store_dir)
-    marker = path / ".gitignore"
-    if marker.exists():
+    from qik.store.backend import ignore_itself
+
+    if ignore_itself(Path(store_dir)):
         _IGNORED.add(store_dir)
-        return
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = path / f".gitignore.{os.getpid()}"
-        tmp.write_text("*\n")
-        tmp.replace(marker)
-        _IGNORED.add(store_dir)
-    except OSError:
-        pass  # an unwritable ._qik: the run goes on, and storing will say why
 
 
 def encode_inputs(files: Iterable[tuple[str, str]]) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "ReadOnlyBackend",
     "ReadStream",
     "atomic_file",
+    "ignore_itself",
     "open_regular",
 ]
 
@@ -289,6 +290,22 @@ def _create_temp(path: Path) -> tuple[Path, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(temp, flags, 0o666)
     return temp, fd
+
+
+def ignore_itself(store: Path) -> bool:
+    """Make ``store`` (``._qik``) hold a ``.gitignore`` of ``*``, so that git never lists
+    what it holds; False if it can't be written (the run goes on regardless)."""
+    marker = store / ".gitignore"
+    if marker.exists():
+        return True
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        tmp = store / f".gitignore.{os.getpid()}"
+        tmp.write_text("*\n")
+        tmp.replace(marker)
+    except OSError:
+        return False
+    return True
 
 
 def open_regular(path: str | Path) -> int:
