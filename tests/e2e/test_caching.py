@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Callable
@@ -223,3 +224,29 @@ def test_a_clone_that_only_replays_keeps_qik_local_store_out_of_git(
     assert "0 ran, 1 replayed" in replayed.stdout, replayed.stdout + replayed.stderr
     assert (clone / "._qik").is_dir()
     assert git(clone, "status", "--porcelain") == ""
+
+
+def test_a_run_leaves_a_merge_conflict_in_the_repo_cache_to_the_user(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """Without the merge driver, two branches' results for one dep hash conflict; a run
+    before the user resolves it must not stage over the conflict (the merge could no
+    longer be aborted)."""
+    toml = '[commands.lock]\nexec = "echo locked"\ndeps = ["in.txt"]\ncache = "repo"\n'
+    root = make_repo({"qik.toml": toml, "in.txt": "1"})
+    git(root, "checkout", "-q", "-b", "other")
+    assert qik(root).returncode == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "other's result")
+    git(root, "checkout", "-q", "main")
+    assert qik(root, "-f").returncode == 0  # the same dep hash, another result
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main's result")
+    git(root, "config", "--remove-section", "merge.qik")
+    merge = subprocess.run(["git", "merge", "-q", "other"], cwd=root, capture_output=True)
+    assert merge.returncode != 0  # the conflict
+    assert git(root, "ls-files", "-u")
+    shutil.rmtree(root / "._qik")  # as in a fresh clone: the repo cache is all there is
+    qik(root)  # reads the conflicted manifest as invalid, runs, stores a new one
+    assert git(root, "ls-files", "-u"), "the conflict stages are gone"
+    subprocess.run(["git", "merge", "--abort"], cwd=root, check=True)

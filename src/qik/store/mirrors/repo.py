@@ -197,10 +197,15 @@ def _update_git(root: Path, changes: Changes) -> list[str]:
         return []  # not a git repository (or no git): nothing to stage
     problems: list[str] = []
     added = [p for p in dict.fromkeys(changes.added) if (root / p).exists()]
+    # A path in a merge conflict is the user's to resolve: staging it would drop the
+    # conflict's stages, and `git merge --abort` then fails.
+    conflicted = _unmerged(root, [*added, *changes.removed])
+    added = [p for p in added if p not in conflicted]
     if added:
         problems += _check(_git(root, "add", "-N", "--", *added))
-    if changes.removed:
-        problems += unstage(root, changes.removed)
+    removed = [p for p in changes.removed if p not in conflicted]
+    if removed:
+        problems += unstage(root, removed)
     return [f"the repo cache's files could not be staged: {p}" for p in problems[:1]]
 
 
@@ -213,6 +218,16 @@ def unstage(root: Path, removed: Sequence[str]) -> list[str]:
     if not stale:
         return []
     return _check(_git(root, "rm", "--cached", "-q", "--ignore-unmatch", "--", *stale))
+
+
+def _unmerged(root: Path, paths: Sequence[str]) -> set[str]:
+    """Those of ``paths`` with conflict stages in the index."""
+    if not paths:
+        return set()
+    done = _git(root, "ls-files", "-u", "-z", "--", *paths)
+    if done is None or done.returncode != 0:
+        return set()
+    return {entry.partition("\t")[2] for entry in done.stdout.split("\0") if "\t" in entry}
 
 
 def _paths(done: subprocess.CompletedProcess[str] | None) -> set[str]:
