@@ -134,3 +134,17 @@ def test_cache_ls_follows_the_profile_default_cache(
     monkeypatch.delenv("QIK__PROFILE")
     [row] = json.loads(qik(root, ":cache", "ls", "--json").stdout)
     assert row["cache"] == "local"
+
+
+def test_a_read_only_cache_is_not_cleared(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = """
+        [caches.remote]
+        type = "s3"
+        bucket = "b"
+        endpoint-url = "http://127.0.0.1:9"
+        read-only = true
+        [commands.x]
+        exec = "echo x"
+        """
+    cleared = qik(make_repo({"qik.toml": toml}), ":cache", "clear", "--cache", "remote", "--yes")
+    assert cleared.returncode == 2 and "error[cache-read-only]" in cleared.stderr

@@ -272,7 +272,15 @@ def _clear(opts: argparse.Namespace) -> int:
             code="clear-needs-yes",
             hint=f"run `qik :cache clear --cache {name} --yes` if that is what you want",
         )
-    store = _store(_caches(project), name)
+    caches = _caches(project)
+    remote = caches.remote(name) if name not in ("local", "repo") else None
+    if remote is not None and remote.read_only:
+        raise CacheError(
+            f"cache {name!r} is read-only (read-only = true): clearing would write to it",
+            code="cache-read-only",
+            hint=f"remove read-only from [caches.{name}] to clear it from this machine",
+        )
+    store = _store(caches, name)
     removed = _guarded(name, _delete_all, store)
     if name == "local":
         (project.root / "._qik" / "last-run.json").unlink(missing_ok=True)
