@@ -13,13 +13,24 @@ from pathlib import Path
 from tests.conftest import QIK
 
 
-def _run_on_a_tty(root: Path, *args: str) -> tuple[int, str]:
+def _start_on_a_tty(root: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """qik on a terminal of its own (in a session of its own); the terminal's other end."""
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     proc = subprocess.Popen(
-        [QIK, *args], cwd=root, stdin=follower, stdout=follower, stderr=follower, env=env
+        [QIK, *args],
+        cwd=root,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        start_new_session=True,
     )
     os.close(follower)
+    return proc, leader
+
+
+def _read_to_the_end(leader: int) -> bytes:
     chunks = []
     while True:
         try:
@@ -30,7 +41,13 @@ def _run_on_a_tty(root: Path, *args: str) -> tuple[int, str]:
             break
         chunks.append(chunk)
     os.close(leader)
-    return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks)
+
+
+def _run_on_a_tty(root: Path, *args: str) -> tuple[int, str]:
+    proc, leader = _start_on_a_tty(root, *args)
+    out = _read_to_the_end(leader)
+    return proc.wait(timeout=30), out.decode(errors="replace")
 
 
 def test_live_view_shows_failures_whole(make_repo: Callable[..., Path]) -> None:
@@ -62,33 +79,14 @@ def test_ctrl_c_on_a_tty_leaves_the_terminal_as_it_was(make_repo: Callable[..., 
     the screen rather than have it redrawn below "qik: interrupted"."""
     toml = '[commands.one]\nexec = "sleep 60"\n[commands.two]\nexec = "sleep 60"\n'
     root = make_repo({"qik.toml": toml})
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
-    proc = subprocess.Popen(
-        [QIK, "-n", "2"],
-        cwd=root,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(follower)
+    proc, leader = _start_on_a_tty(root, "-n", "2")
     out = b""
     deadline = time.monotonic() + 30
     while b"two" not in out or b"one" not in out:  # both shown as running
         assert time.monotonic() < deadline, out
         out += os.read(leader, 65536)
     os.killpg(proc.pid, signal.SIGINT)  # as the terminal does on Ctrl-C
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(leader)
+    out += _read_to_the_end(leader)
     assert proc.wait(timeout=30) == 130
     text = out.decode(errors="replace")
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # the cursor is back
