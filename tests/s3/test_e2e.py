@@ -356,6 +356,13 @@ def test_signed_results_are_trusted_only_with_the_key(
     assert unsigned.returncode == 0 and _runs(counter) == 3
     assert "unsigned" in unsigned.stderr
 
+    # verify with the key's variable empty here: it says so, rather than blaming the
+    # bucket's manifests for signatures it can't check.
+    assert qik(root, "build", env={**env, "SIGN": "main-secret"}).returncode == 0
+    keyless = qik(root, ":cache", "verify", "--cache", "remote", env={**env, "SIGN": ""})
+    assert "sign-key is empty here" in keyless.stderr
+    assert "not signed" not in keyless.stdout
+
 
 def test_boto3_stays_unimported_without_an_s3_cache(
     make_repo: Callable[..., Path], env: dict[str, str], bucket: str, tmp_path: Path

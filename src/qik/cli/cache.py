@@ -237,6 +237,9 @@ def _sign_key(caches: Caches, name: str) -> bytes | None:
     remote = caches.remote(name) if name not in ("local", "repo") else None
     if remote is None or remote.sign_key is None:
         return None
+    if not remote.sign_key:  # the key's variable is empty on this machine
+        _warn(f"cache {name!r}: its sign-key is empty here, so signatures are not checked")
+        return None
     return remote.sign_key.encode()
 
 
