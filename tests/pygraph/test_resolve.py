@@ -182,3 +182,28 @@ def test_a_space_venv_provides_what_qiks_own_environment_lacks(make_graph: MakeG
     make_dist(site, "PyYAML-like", "6.0", ("yaml_like",))
     found = graph.resolve("app")
     assert (found.dists, found.unmapped) == (("PyYAML-like", "attrs-like"), ())
+
+
+def test_importing_a_package_covers_its_whole_tree(make_graph: MakeGraph) -> None:
+    """The blog's promise: "If my.module.b imports my.module.a, changes to files in
+    my.module.a will cause both module-level invocations to re-run", even a file of a's
+    that a's __init__ doesn't import. A module's own parent package is its __init__ only:
+    importing pkg.a.x doesn't cover its siblings."""
+    files = {
+        "my/__init__.py": "",
+        "my/module/__init__.py": "",
+        "my/module/a/__init__.py": "",
+        "my/module/a/util.py": "",
+        "my/module/a/deep/__init__.py": "",
+        "my/module/a/deep/leaf.py": "",
+        "my/module/b/__init__.py": "from my.module import a\n",
+        "my/module/c/__init__.py": "from my.module.a import util\n",
+    }
+    graph = make_graph(files)
+    assert set(graph.resolve("my.module.b").files) >= {
+        "my/module/a/util.py",
+        "my/module/a/deep/leaf.py",
+    }
+    only_util = graph.resolve("my.module.c").files
+    assert "my/module/a/util.py" in only_util and "my/module/a/__init__.py" in only_util
+    assert "my/module/a/deep/leaf.py" not in only_util

@@ -27,10 +27,11 @@ class Closures:
     """Closure bitsets of modules (internal, and external names in ``externals_of``)."""
 
     def __init__(self, graph: ImportGraph) -> None:
-        n = len(graph.modules)
+        self._n = len(graph.modules)
         self._succ, self._ext = _adjacency(graph)
-        self._comp = [-1] * n  # component of each module, once complete
-        self._order = [-1] * n  # Tarjan's visit order; -1: not visited yet
+        nodes = len(self._succ)  # the modules, then one node per package's whole tree
+        self._comp = [-1] * nodes  # component of each node, once complete
+        self._order = [-1] * nodes  # Tarjan's visit order; -1: not visited yet
         self._bits: list[int] = []  # per component: modules it runs
         self._xbits: list[int] = []  # per component: external names they import
         self._visited = 0
@@ -98,7 +99,8 @@ class Closures:
         for node in members:
             self._comp[node] = comp
         for node in members:
-            bits |= 1 << node
+            if node < self._n:  # a module (not a package's tree, which has no file)
+                bits |= 1 << node
             xbits |= self._ext[node]
             for child in self._succ[node]:
                 c = self._comp[child]
@@ -110,14 +112,27 @@ class Closures:
 
 
 def _adjacency(graph: ImportGraph) -> tuple[list[list[int]], list[int]]:
+    """Successors and external-name bits of each node: the modules, then one node per
+    package with submodules standing for its whole tree (the package and every module
+    under it). Importing a package depends on its whole tree, as qik 0.2 had it and its
+    users expect ("changes to files in my.module.a re-run what imports my.module.a"),
+    though Python runs only its ``__init__``: a submodule it doesn't import yet may be
+    imported through it later (``pkg.sub``, ``importlib``). A module's own parent
+    package is only its ``__init__``: importing ``pkg.a`` doesn't depend on ``pkg.b``."""
     n = len(graph.modules)
     index = graph.index
+    children: dict[int, list[int]] = {}
+    for i, name in enumerate(graph.modules):
+        parent = name.rpartition(".")[0]
+        if parent:
+            children.setdefault(index[parent], []).append(i)
+    tree = {p: n + k for k, p in enumerate(sorted(children))}  # package -> its tree's node
     succ: list[list[int]] = []
     ext: list[int] = []
     for name, row in zip(graph.modules, graph.imports, strict=True):
         parent = name.rpartition(".")[0]
         targets = [entry[0] for entry in row]
-        inner = [t for t in targets if t < n]
+        inner = [tree.get(t, t) for t in targets if t < n]
         if parent:
             inner.append(index[parent])
         succ.append(inner)
@@ -126,6 +141,9 @@ def _adjacency(graph: ImportGraph) -> tuple[list[list[int]], list[int]]:
             if t >= n:
                 bits |= 1 << (t - n)
         ext.append(bits)
+    for package in sorted(children):
+        succ.append([package, *(tree.get(c, c) for c in children[package])])
+        ext.append(0)
     return succ, ext
 
 
