@@ -47,10 +47,14 @@ MATCH_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("requirements.in", ("requirements.in",)),
     ("a/requirements.in", ("a/requirements.in",)),
     ("**/requirements.in", ("a/requirements.in", "requirements.in")),
+    # a wildcard and no slash: at any depth, as in .gitignore; a leading / anchors it
+    ("*.py", PY),
+    ("*.md", ("README.md", "docs/guide/intro.md", "docs/index.md", "src/pkg/notes.md")),
+    ("*", ALL),
+    ("/*.py", (".hidden.py", "setup.py")),
+    ("./*.md", ("README.md",)),
+    ("/*", (".hidden.py", "README.md", "requirements.in", "setup.py")),
     # * and ? stay within a segment; wildcard patterns match whole paths
-    ("*.py", (".hidden.py", "setup.py")),
-    ("*.md", ("README.md",)),
-    ("*", (".hidden.py", "README.md", "requirements.in", "setup.py")),
     ("a/*.py", ("a/x.py",)),
     ("a/*", ("a/requirements.in", "a/x.py")),
     ("a/?.py", ("a/x.py",)),
@@ -236,6 +240,10 @@ def test_random_patterns_agree_with_git(make_git_repo: MakeGitRepo) -> None:
 def assert_agrees_with_git(root: Path, patterns: list[str]) -> None:
     index = FileIndex.from_worktree(root)
     for pattern in patterns:
-        pathspec = f":(glob){pattern.strip().lstrip('/')}"
+        text = pattern.strip()
+        # No slash and not literal: at any depth, as .gitignore has it (git's :(glob) is
+        # anchored, so it is asked for **/pattern).
+        anywhere = "/" not in text.rstrip("/") and text != "**" and bool(set(text) & set("*?[\\"))
+        pathspec = f":(glob){'**/' if anywhere else ''}{text.lstrip('/')}"
         by_git = git(root, "ls-files", "-z", "--", pathspec).split("\0")[:-1]
         assert match(index, pattern) == tuple(sorted(by_git)), pattern

@@ -1,10 +1,11 @@
-"""Glob deps: gitignore-style patterns, anchored at the project root, matched at scale.
+"""Glob deps: gitignore-style patterns, relative to the project root, matched at scale.
 
-Semantics (a pattern as written in ``deps``), those of qik 0.2, which handed patterns to git as
-``:(glob)`` pathspecs:
+Semantics (a pattern as written in ``deps``):
 
-- Anchored at the root, always: ``requirements.in`` is the root file only, never
-  ``a/requirements.in``; ``*.py`` is the Python files at the root, ``**/*.py`` all of them.
+- A pattern with a wildcard and no slash matches at any depth, as in ``.gitignore``:
+  ``*.py`` is every Python file (qik 0.2's git pathspecs matched it so too); ``/*.py`` or
+  ``./*.py`` the root's only. Any other pattern is anchored at the root:
+  ``requirements.in`` is the root file only, never ``a/requirements.in``.
 - A pattern without wildcards names a file, or a directory and so every file below it
   (``src``, ``src/``).
 - A pattern with wildcards matches whole paths, with gitignore wildcards: ``*`` and ``?``
@@ -14,9 +15,9 @@ Semantics (a pattern as written in ``deps``), those of qik 0.2, which handed pat
   file in a subdirectory of ``src``, ``src/**`` every file below ``src``.
 - ``**.py`` is read as ``**/*.py``, and ``a/**.py`` as ``a/**/*.py`` (qik 0.2 spelling; git
   and gitignore would read it as ``*.py``).
-- A leading ``./`` or ``/`` is ignored, as are ``.`` segments and surrounding whitespace;
-  ``.``, ``./`` and ``**`` match every file. ``..`` is an error: nothing outside the root is
-  in the file index.
+- A leading ``./`` or ``/`` anchors (see above) and is otherwise ignored, as are ``.``
+  segments and surrounding whitespace; ``.``, ``./`` and ``**`` match every file. ``..`` is
+  an error: nothing outside the root is in the file index.
 - In a list (:meth:`Matcher.match_all`), ``!pattern`` removes what earlier patterns added.
 
 Patterns are translated to regexes here rather than by ``pathspec``: its single-pattern
@@ -99,8 +100,13 @@ def parse(pattern: str) -> Glob:
     """
     text = pattern.strip()
     negated = text.startswith("!")
-    segments = _segments(pattern, text[1:] if negated else text)
+    body = text[1:] if negated else text
+    segments = _segments(pattern, body)
     is_dir = text.endswith("/") or not segments or segments[-1] == "**"
+    if len(segments) == 1 and "/" not in body.rstrip("/") and _has_wildcard(segments[0]):
+        # No slash: as in .gitignore (and as git's pathspecs matched `*.py` in qik 0.2),
+        # the pattern matches at any depth. "/*.py" or "./*.py" is the root's only.
+        segments.insert(0, "**")
     while segments and segments[-1] == "**":
         segments.pop()  # "a/**" names the directory a, like "a/"
     head = _literal_head(segments)
@@ -172,6 +178,10 @@ class Matcher:
         index = bisect.bisect_left(self._paths, literal)
         is_file = index < len(self._paths) and self._paths[index] == literal
         return (literal, *below) if is_file else below
+
+
+def _has_wildcard(segment: str) -> bool:
+    return segment != "**" and any(c in _WILDCARDS for c in segment)
 
 
 def subtree(paths: Sequence[str], prefix: str) -> tuple[int, int]:
