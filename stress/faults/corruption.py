@@ -78,15 +78,33 @@ def _local_trial(
         shutil.rmtree(root / "._qik")  # lookups then find pack@* in the repo cache only
     for out in root.glob("m*/out"):
         shutil.rmtree(out)
-    key, how = _damage_file(ctx, root / ("._qik" if store == "local" else ".qik"), kind)
+    folder = root / ("._qik" if store == "local" else ".qik")
+    key, how = _damage_file(ctx, folder, kind)
     trial = Trial(f"{label}: {key} {how}")
-    if key.startswith("objects/"):
+    if key.startswith("objects/") and _still_decodes(folder, key, ctx.work / "decode"):
+        # A flipped bit zstd never reads (padding, an unused bit): the content is intact,
+        # and nothing is there to report (seed 11145907 flipped one).
+        verify_row.count("harmless: still decodes to its digest")
+    elif key.startswith("objects/"):
         before = qik(root, ":cache", "verify", "--cache", store, env=ctx.env)
         verify_row.add(_expect_reported(Trial(f"{label}: {key} {how}"), before, key))
     _run_and_judge(ctx, trial, root, ref, key, row, ctx.env)
     after = qik(root, ":cache", "verify", env=ctx.env)
     trial.expect(after.code == 0, f"not repaired: {after.stdout.strip()[-200:]}")
     row.add(trial)
+
+
+def _still_decodes(folder: Path, key: str, scratch: Path) -> bool:
+    """Does the damaged object at ``key`` still decode to its digest? (Checked on a copy:
+    the check deletes a damaged object.)"""
+    from qik.store.cas import Store
+
+    if not (folder / key).is_file():
+        return False
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / key).parent.mkdir(parents=True)
+    shutil.copyfile(folder / key, scratch / key)
+    return Store.local(scratch).verify_object(key.rsplit("/", 1)[-1])
 
 
 def _expect_reported(trial: Trial, run: Any, key: str) -> Trial:
