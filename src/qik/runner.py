@@ -300,6 +300,13 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
             for n, r in runnables.items()
         }
     dag = build_dag(runnables)
+    retargeted = _named_into_cache(dag, options)
+    if retargeted:
+        runnables = {
+            n: dataclasses.replace(r, cache=options.caches[0]) if n in retargeted else r
+            for n, r in runnables.items()
+        }
+        dag = build_dag(runnables)
     selector = Selector(
         names=options.commands,
         modules=options.modules,
@@ -364,6 +371,21 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     if options.shard:
         _apply_shard(plan, options.shard)
     return plan
+
+
+def _named_into_cache(dag: Dag, options: Options) -> set[str]:
+    """The CI guide's ``qik pytest --cache my_remote_cache_name``, for a pytest that names
+    no cache: when ``--cache`` would leave out every runnable named on the command line, it
+    says which cache they use for this run instead (the cached ones among them), rather
+    than the run doing nothing. Otherwise ``--cache`` only selects."""
+    if len(options.caches) != 1 or not options.commands:
+        return set()
+    from qik.graph.dag import named
+
+    chosen = {n for n in named(dag, options.commands) if dag.runnables[n].is_cached}
+    if any(dag.runnables[n].cache == options.caches[0] for n in chosen):
+        return set()
+    return chosen
 
 
 def _warn_named_but_other_cache(

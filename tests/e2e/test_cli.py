@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,10 +86,28 @@ deps = ["requirements.in"]
     warm = qik(root, *check)
     assert (warm.returncode, warm.stdout) == (0, "")
     assert qik(root, "--cache-status", "cold", "--ls").stdout.split() == ["fmt"]
-    named = qik(root, "fmt", "lock", "--cache", "local")  # names that --cache leaves out
-    assert named.returncode == 0 and "0 ran" in named.stdout
-    assert "fmt: not selected, its results go to no cache, not local" in named.stderr
-    assert "lock: not selected, its results go to repo, not local" in named.stderr
+    named = qik(root, "fmt", "lock", "--cache", "repo")  # a name that --cache leaves out
+    assert named.returncode == 0 and "1 replayed" in named.stdout
+    assert "fmt: not selected, its results go to no cache, not repo" in named.stderr
+
+
+def test_cache_names_the_cache_of_named_commands_it_would_leave_out(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """The CI guide's ``qik pytest --cache my_remote_cache_name``, for a pytest naming no
+    cache: rather than run nothing, --cache says where its results go, for this run."""
+    toml = '[commands.test]\nexec = "echo tested >> count"\ndeps = ["t.py"]\n'
+    toml += '[commands.lint]\nexec = "echo lint"\ndeps = ["t.py"]\ncache = "repo"\n'
+    root = make_repo({"qik.toml": toml, "t.py": "", ".gitignore": "count\n"})
+    first = qik(root, "test", "--cache", "repo")
+    assert first.returncode == 0 and "1 ran" in first.stdout, first.stdout + first.stderr
+    assert len(list((root / ".qik" / "manifests").glob("*.json"))) == 1  # stored in repo
+    shutil.rmtree(root / "._qik")
+    again = qik(root, "test", "--cache", "repo")
+    assert "replayed from repo cache" in again.stdout
+    assert (root / "count").read_text() == "tested\n"
+    # A name --cache keeps (lint uses repo): then it only selects, as without names.
+    assert qik(root, "test", "lint", "--cache", "repo", "--ls").stdout.split() == ["lint"]
 
 
 def test_dotted_modules_are_import_paths(make_repo: Callable[..., Path], qik: Qik) -> None:

@@ -12,7 +12,7 @@ from qik.config.refs import NO_CACHE
 from qik.errors import GraphError, SelectionError
 from qik.graph.expand import Runnable
 
-__all__ = ["Dag", "Selector", "build_dag", "dotted_alias", "select", "with_upstream"]
+__all__ = ["Dag", "Selector", "build_dag", "dotted_alias", "named", "select", "with_upstream"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,11 @@ def select(
         # passes).
         chosen = {n for n in chosen if _cache_of(dag.runnables[n]) in selector.caches}
     return [name for name in dag.order if name in chosen]
+
+
+def named(dag: Dag, names: Sequence[str]) -> set[str]:
+    """The runnables ``names`` name (commands, runnables), without what they depend on."""
+    return _by_names(dag, names)
 
 
 def _cache_of(runnable: Runnable) -> str:
