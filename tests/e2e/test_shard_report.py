@@ -61,3 +61,8 @@ def test_github_actions_groups_and_annotations(make_repo: Callable[..., Path], q
     out = qik(root, env={"GITHUB_ACTIONS": "true"}).stdout
     assert "::group::" in out and "::endgroup::" in out
     assert "::error title=qik: bad failed::" in out
+    # One runnable (or -n 1) streams its output: it is grouped and annotated too.
+    for args in (("bad",), ("-n", "1")):
+        streamed = qik(root, *args, env={"GITHUB_ACTIONS": "true"}).stdout
+        assert "::group::bad\nbroken\n::endgroup::\n" in streamed, streamed
+        assert "::error title=qik: bad failed::" in streamed

@@ -239,6 +239,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         console = JsonConsole(run.write_log, options.verbosity)
     elif single:
         console = StreamConsole(run.write_log, options.verbosity)
+        console.github = os.environ.get("GITHUB_ACTIONS") == "true"
         run.tails_output = True
     elif sys.stdout.isatty() and os.environ.get("CI") is None:
         console = LiveConsole(run.write_log, options.verbosity)

@@ -231,6 +231,8 @@ class StreamConsole(BaseConsole):
 
     _tails: dict[str, tuple[Path, int]] = field(default_factory=dict)
     _last: bytes = b"\n"  # the last byte of output streamed
+    github: bool = False  # GitHub Actions: each log a collapsible group, failures annotated
+    _grouped: set[str] = field(default_factory=set)  # runnables whose group is open
 
     def started(self, name: str, request: ColdRequest) -> None:
         if self.verbosity > 0:
@@ -253,6 +255,9 @@ class StreamConsole(BaseConsole):
             f.seek(offset)
             self.out.flush()
             while chunk := f.read(_CHUNK):
+                if offset == 0 and self.github:  # its first output: open its group
+                    print(f"::group::{name}", file=self.out, flush=True)
+                    self._grouped.add(name)
                 self.out.buffer.write(chunk)
                 self._last = chunk[-1:]
                 offset += len(chunk)
@@ -260,15 +265,24 @@ class StreamConsole(BaseConsole):
         self.out.buffer.flush()
 
     def finished(self, result: Result) -> None:
+        grouped = False
         if result.name in self._tails:
             self._drain(result.name)
             del self._tails[result.name]
+            grouped = result.name in self._grouped
+            self._grouped.discard(result.name)
         elif self.verbosity > 0 and result.is_replay:
+            grouped = self.github
+            if grouped:
+                print(f"::group::{result.name}", file=self.out, flush=True)
             self._print_log(result)
         if self.verbosity > 0:
             start = "" if self._last == b"\n" else "\n"
             self._last = b"\n"
-            print(f"{start}── {describe(result)}", file=self.out, flush=True)
+            end = "::endgroup::\n" if grouped else ""
+            print(f"{start}{end}── {describe(result)}", file=self.out, flush=True)
+        if self.github and result.status == "failed":
+            print(f"::error title=qik: {result.name} failed::{describe(result)}", file=self.out)
         super().finished(result)
 
 
