@@ -24,7 +24,7 @@ from qik.config.schema import Project
 from qik.deps import DepEnv
 from qik.errors import QikError
 from qik.fingerprint.files import FileIndex
-from qik.graph.dag import Dag, Selector, build_dag, select, with_upstream
+from qik.graph.dag import Dag, Selector, build_dag, named, select, with_upstream
 from qik.graph.expand import Runnable, expand
 from qik.options import Options, option_values
 from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_entry
@@ -380,8 +380,6 @@ def _named_into_cache(dag: Dag, options: Options) -> set[str]:
     than the run doing nothing. Otherwise ``--cache`` only selects."""
     if len(options.caches) != 1 or not options.commands:
         return set()
-    from qik.graph.dag import named
-
     chosen = {n for n in named(dag, options.commands) if dag.runnables[n].is_cached}
     if any(dag.runnables[n].cache == options.caches[0] for n in chosen):
         return set()
@@ -394,9 +392,9 @@ def _warn_named_but_other_cache(
     """``qik pytest --cache remote`` where pytest's results go elsewhere selects nothing:
     say why, rather than pass having run nothing."""
     for name in options.commands:
-        named = [r for n, r in dag.runnables.items() if name in (n, r.command)]
-        if named and not chosen.intersection(r.name for r in named):
-            caches = sorted({r.cache if r.is_cached else "no cache" for r in named})
+        runnables = [dag.runnables[n] for n in named(dag, [name])]
+        if not chosen.intersection(r.name for r in runnables):
+            caches = sorted({r.cache if r.is_cached else "no cache" for r in runnables})
             warn(
                 f"{name}: not selected, its results go to {', '.join(caches)}, not "
                 f"{', '.join(options.caches)} (--cache selects commands by their cache)"

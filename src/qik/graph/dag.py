@@ -237,8 +237,6 @@ def _dep_targets(dag: Dag, name: str, dep_name: str) -> list[str]:
     found = [u for u in ups if u == dep_name or dag.runnables[u].command == dep_name]
     if found or "." not in dep_name:
         return found
-    names = {
-        dotted_alias(dep_name, ups),
-        dotted_alias(dep_name, [dag.runnables[u].command for u in ups]),
-    }
-    return [u for u in ups if u in names or dag.runnables[u].command in names]
+    # qik 0.2's module.command, resolved as build_dag resolved it.
+    alias = dotted_alias(dep_name, {*ups, *(dag.runnables[u].command for u in ups)})
+    return [u for u in ups if alias in (u, dag.runnables[u].command)]

@@ -147,9 +147,9 @@ def _qik_value(project: Project, option: str, where: str) -> object:
             code="unknown-var",
             hint=_QIK_VALUES,
         )
-    value = project.qik_options.get("default_cache" if option == "cache" else option)
-    if value is None and option == "default_cache":
-        value = project.qik_options.get("cache")
+    # A run's options name the default cache ``default_cache``; a profile's table ``cache``.
+    other = {"cache": "default_cache", "default_cache": "cache"}.get(option, option)
+    value = project.qik_options.get(option, project.qik_options.get(other))
     return ",".join(value) if isinstance(value, list | tuple) else value
 
 

@@ -314,19 +314,16 @@ def _command_env(env: tuple[tuple[str, str], ...] | None, run_id: str) -> dict[s
     return built
 
 
-_NUMBER: list[str] = []  # this worker's, once claimed
-_NUMBER_LOCK: list[int] = []  # the open lock file that holds it, for the worker's life
+_NUMBER_LOCK: list[int] = []  # the open lock file that holds the number, for the worker's life
 
 
+@functools.lru_cache(maxsize=1)
 def _worker_number(store_dir: str) -> str:
     """The lowest number (1, 2, ...) no other live pool worker of this repository holds:
     each holds an exclusive lock on ``._qik/workers/<n>.lock`` for its life, released by
     the system when it exits, however it exits. Else (no writable ``._qik``) the pid."""
-    if not _NUMBER:
-        _NUMBER.append(_claim_number(Path(store_dir) / "workers") if store_dir else "")
-        if not _NUMBER[0]:
-            _NUMBER[0] = str(os.getpid())
-    return _NUMBER[0]
+    claimed = _claim_number(Path(store_dir) / "workers") if store_dir else ""
+    return claimed or str(os.getpid())
 
 
 def _claim_number(folder: Path) -> str:
