@@ -101,6 +101,20 @@ def test_an_aborted_write_keeps_the_old_blob(backend: LocalBackend) -> None:
     assert _files(backend.root) == ["k"]
 
 
+def test_a_failed_rename_leaves_no_temporary(backend: LocalBackend) -> None:
+    (backend.root / "k").mkdir(parents=True)  # a directory where the blob goes
+    (backend.root / "k" / "inside").write_bytes(b"")
+    with pytest.raises(OSError):
+        backend.write_bytes("k", b"data")
+    assert _files(backend.root) == ["k/inside"]
+
+
+def test_a_large_blob_is_written_whole(backend: LocalBackend) -> None:
+    data = os.urandom(3 << 20)  # larger than one write() may take
+    backend.write_bytes("big", data)
+    assert _read(backend, "big") == data
+
+
 def test_temporary_files_are_not_listed(backend: LocalBackend) -> None:
     backend.write_bytes("a/k", b"x")
     (backend.root / "a" / ".k.0123.qik-tmp").write_bytes(b"partial")

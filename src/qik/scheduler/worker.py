@@ -30,6 +30,7 @@ from qik.proc import (
 
 if TYPE_CHECKING:  # a pool worker imports little: not the config package
     from qik.config.schema import CacheWhen
+    from qik.store.cas import Store
     from qik.store.mirrors.spec import Mirror
 
 __all__ = [
@@ -264,7 +265,6 @@ def _die_of(signum: int) -> None:
 
 
 def run_cold(req: ColdRequest) -> ColdOutcome:
-    root = Path(req.root)
     if req.store_dir:
         _ignore_store(req.store_dir)
     env = {
@@ -278,7 +278,12 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     output, fd, early = _output(req)
     try:
         done = run_shell(
-            req.exec, cwd=root, out_path=output, env=env, timeout=req.timeout, out_fd=fd
+            req.exec,
+            cwd=Path(req.root),
+            out_path=Path(output),
+            env=env,
+            timeout=req.timeout,
+            out_fd=fd,
         )
     except _Stopped as stopped:  # the command is stopped: nothing to store, no more work
         _die_of(stopped.signum)
@@ -345,7 +350,7 @@ def _claim_number(folder: Path) -> str:
     return ""
 
 
-def _small_log(output: Path) -> bytes | None:
+def _small_log(output: str) -> bytes | None:
     """The command's whole output, if it is at most ``INLINE_MAX`` bytes."""
     from qik.store.manifest import INLINE_MAX
 
@@ -357,7 +362,7 @@ def _small_log(output: Path) -> bytes | None:
     return data if len(data) <= INLINE_MAX else None
 
 
-def _settled(req: ColdRequest, output: Path, outcome: ColdOutcome) -> ColdOutcome:
+def _settled(req: ColdRequest, output: str, outcome: ColdOutcome) -> ColdOutcome:
     """Move the output to ``req.settle_path`` if the log travels in the outcome. A log
     comes back only if it was moved: else the main process reads the file where it is,
     and moves it once shown."""
@@ -370,11 +375,11 @@ def _settled(req: ColdRequest, output: Path, outcome: ColdOutcome) -> ColdOutcom
     return outcome
 
 
-def _output(req: ColdRequest) -> tuple[Path, int, tuple[str, ...]]:
+def _output(req: ColdRequest) -> tuple[str, int, tuple[str, ...]]:
     """Where the command's output goes, open for writing: ``req.out_path``, or a
     temporary file if that can't be created (``._qik`` out of space or inodes): the
     command runs regardless, and a warning says where its output went."""
-    output = Path(req.out_path)
+    output = req.out_path
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
         try:
@@ -389,24 +394,23 @@ def _output(req: ColdRequest) -> tuple[Path, int, tuple[str, ...]]:
         import tempfile
 
         fd, name = tempfile.mkstemp(prefix="qik-", suffix=".out")
-        return (
-            Path(name),
-            fd,
-            (f"{req.name}: can't write {output} ({exc.strerror}); output in {name}",),
-        )
+        return name, fd, (f"{req.name}: can't write {output} ({exc.strerror}); output in {name}",)
 
 
 def _store_result(
-    req: ColdRequest, output: Path, log_bytes: bytes | None, exit_code: int, duration: float
+    req: ColdRequest, output: str, log_bytes: bytes | None, exit_code: int, duration: float
 ) -> tuple[str, ...]:
     from qik.store.manifest import Manifest
-    from qik.store.mirrors import local_store
     from qik.store.mirrors.publish import publish
 
-    store = local_store(Path(req.store_dir))
+    store = _local_store(req.store_dir)
     log = store.put_small(log_bytes) if log_bytes is not None else store.put_small_file(output)
-    paths, warnings = collect_artifacts(Path(req.root), req.artifacts)
-    entries = [store.put_artifact(Path(req.root), rel) for rel in paths]
+    warnings: list[str] = []
+    entries = []
+    if req.artifacts:
+        root = Path(req.root)
+        paths, warnings = collect_artifacts(root, req.artifacts)
+        entries = [store.put_artifact(root, rel) for rel in paths]
     inputs = store.put_small(req.inputs.encode()) if req.inputs else None
     manifest = Manifest(
         runnable=req.name,
@@ -423,6 +427,13 @@ def _store_result(
     store.write_manifest(manifest)
     warnings += publish(store, manifest, req.mirrors)
     return tuple(warnings)
+
+
+@functools.lru_cache(maxsize=4)
+def _local_store(store_dir: str) -> Store:
+    from qik.store.mirrors import local_store
+
+    return local_store(Path(store_dir))
 
 
 _IGNORED: set[str] = set()  # stores found ignoring themselves

@@ -12,7 +12,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -31,6 +31,7 @@ __all__ = [
     "atomic_file",
     "ignore_itself",
     "open_regular",
+    "write_atomic",
 ]
 
 _TEMP_SUFFIX = ".qik-tmp"
@@ -130,7 +131,7 @@ class LocalBackend:
         return _FileStream(fd)  # the caller closes it
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        self.write_chunks(key, (data,))
+        write_atomic(self.file(key), data)
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         with atomic_file(self._path(key)) as fh:
@@ -281,13 +282,40 @@ def atomic_file(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
         raise
 
 
+def write_atomic(path: str, data: bytes) -> None:
+    """``atomic_file`` for content already in memory, with plain ``os`` calls: a pool
+    worker writes a manifest per cold runnable this way, and the context manager, the
+    buffered file object and pathlib's joins cost more than the writes."""
+    temp, fd = _open_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
 def _create_temp(path: Path) -> tuple[Path, int]:
-    temp = path.with_name(f".{path.name}.{os.urandom(8).hex()}{_TEMP_SUFFIX}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    temp, fd = _open_temp(os.fspath(path))
+    return Path(temp), fd
+
+
+def _open_temp(path: str) -> tuple[str, int]:
+    """A new temporary file beside ``path``, open for writing; missing parent
+    directories are created."""
+    directory, name = os.path.split(path)
+    temp = os.path.join(directory, f".{name}.{os.urandom(8).hex()}{_TEMP_SUFFIX}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(temp, flags, 0o666)  # the umask decides, as for any file we write
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(directory or os.curdir, exist_ok=True)
         fd = os.open(temp, flags, 0o666)
     return temp, fd
 

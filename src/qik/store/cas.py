@@ -131,9 +131,9 @@ class Store:
         """A manifest's log or inputs: kept inline when small UTF-8, else an object."""
         return ObjectRef.inline(data) or self.put_bytes(data)
 
-    def put_small_file(self, path: Path) -> ObjectRef:
+    def put_small_file(self, path: str | Path) -> ObjectRef:
         """``put_small`` for a file's content, streamed into an object when large."""
-        with path.open("rb") as source:
+        with open(path, "rb") as source:
             head = source.read(INLINE_MAX + 1)
             ref = ObjectRef.inline(head) if len(head) <= INLINE_MAX else None
             if ref is not None:
