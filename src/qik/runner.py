@@ -94,6 +94,12 @@ class Caches:
         reader = self._reader(name)
         return None if reader is None else reader.store
 
+    def reachable(self, name: str) -> Store | None:
+        """``store(name)``, unless reading it has failed this run (its circuit breaker
+        tripped, the outage warned about once)."""
+        reader = self._reader(name)
+        return None if reader is None or reader.guard.is_tripped else reader.store
+
     def _reader(self, name: str) -> MirrorReader | None:
         if name not in self._readers:
             self._readers[name] = self._open(name)
@@ -266,6 +272,8 @@ class Plan:
     caches: Caches
     listed: list[str] | None = None  # with --shard: the runnables this shard owns
     weights: dict[str, float] = field(default_factory=dict)  # with --shard: expected seconds
+    # With --shard, a split computed here rather than found recorded: its key and content.
+    shard_record: tuple[str, bytes] | None = None
 
 
 def _apply_overrides(project: Project, options: Options) -> Project:
@@ -421,8 +429,13 @@ def _needed_upstream(
 
 
 def _apply_shard(plan: Plan, spec: str) -> None:
+    """Keep this shard's share of the plan. The split is the one recorded for the same
+    selection (``record_key``) if a cache holds it, else computed from what the caches
+    hold now, and recorded when the run starts (``save_shard_record``): a shard started
+    later (a re-run of a failed one), after the others stored their results, then still
+    gets the runnables it had, not a share of what is left cold."""
     from qik.history import latest_results
-    from qik.shard import parse_shard, plan_shards
+    from qik.shard import encode_record, parse_shard, plan_shards, record_key
 
     index, count = parse_shard(spec)
     cold = [n for n in plan.names if not plan.entries[n].is_warm]
@@ -430,10 +443,66 @@ def _apply_shard(plan: Plan, spec: str) -> None:
     stores = [(c, s) for c in caches if (s := plan.caches.store(c)) is not None]
     found = latest_results(stores, cold)
     durations = {name: hit.manifest.duration for name, hit in found.items()}
-    shards = plan_shards(plan.names, plan.dag.upstream, cold, durations, count)
+    key = record_key(count, ((n, plan.entries[n].fingerprint.dep_hash) for n in plan.names))
+    owners = _recorded_split(plan, key, count)
+    shards = plan_shards(plan.names, plan.dag.upstream, cold, durations, count, owners=owners)
+    if owners is None:
+        plan.shard_record = (key, encode_record(shards.owners, count))
     shard = shards.shards[index - 1]
     plan.names, plan.listed = list(shard.run), list(shard.listed)
     plan.weights = dict(shards.weights)
+
+
+def _record_stores(plan: Plan) -> list[Store]:
+    """Where a split is kept: the local store, and the S3 caches of the selected runnables
+    (the repo cache is committed by people, not written by a run)."""
+    names = dict.fromkeys(["local", *(plan.entries[n].runnable.cache for n in plan.names)])
+    names.pop("repo", None)
+    return [store for name in names if (store := plan.caches.reachable(name)) is not None]
+
+
+def _recorded_split(plan: Plan, key: str, count: int) -> dict[str, int] | None:
+    from qik.shard import decode_record
+    from qik.store.backend import KeyMissing
+    from qik.store.codec import read_up_to
+
+    for store in _record_stores(plan):
+        try:
+            stream = store.backend.open(key)
+            try:
+                data = read_up_to(stream, _MAX_RECORD_BYTES)
+            finally:
+                stream.close()
+        except KeyMissing:
+            continue
+        except StoreError as exc:
+            plan.caches.warn(f"could not read the recorded --shard split ({exc}); splitting anew")
+            continue
+        owners = decode_record(data, plan.names, count)
+        if owners is not None:
+            return owners
+        plan.caches.warn(f"the recorded --shard split {key} does not fit this run; splitting anew")
+    return None
+
+
+def save_shard_record(plan: Plan) -> None:
+    """Record the split this run computed (``_apply_shard``), before it runs anything."""
+    from qik.store.backend import ReadOnlyBackend
+
+    if plan.shard_record is None:
+        return
+    key, data = plan.shard_record
+    for store in _record_stores(plan):
+        if isinstance(store.backend, ReadOnlyBackend):
+            continue
+        try:
+            store.backend.write_bytes(key, data)
+        except (OSError, StoreError) as exc:
+            plan.caches.warn(f"could not record the --shard split ({exc})")
+
+
+# A record names each selected runnable once: far below this for any real selection.
+_MAX_RECORD_BYTES = 64 << 20
 
 
 def _dep_env(project: Project, index: FileIndex, upstream: Mapping[str, str]) -> DepEnv:

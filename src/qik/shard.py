@@ -7,20 +7,39 @@ one group's weight of each other). A cold runnable and its cold upstream runnabl
 one group, so a shard never waits for another machine; warm upstream runnables are
 replayed from the shared cache wherever they are needed. Warm runnables nobody needs are
 dealt round-robin so that every selected runnable is listed by exactly one shard.
+
+The split depends on what the caches hold, which changes as shards store results; so the
+first shard records it (``encode_record``, under ``record_key``: the shard count and every
+selected runnable's dep hash) and later ones with the same selection use that record
+(``qik.runner``): a shard re-run alone keeps its own runnables.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qik.errors import QikError
 
-__all__ = ["Shard", "ShardPlan", "parse_shard", "plan_shards"]
+__all__ = [
+    "RECORD_PREFIX",
+    "Shard",
+    "ShardPlan",
+    "decode_record",
+    "encode_record",
+    "parse_shard",
+    "plan_shards",
+    "record_key",
+]
 
 DEFAULT_SECONDS = 1.0
+# Where a split is kept in a store (``store/FORMAT.md``), and the version of its content.
+RECORD_PREFIX = "shards/"
+_RECORD_FORMAT = 1
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 
@@ -36,6 +55,7 @@ class Shard:
 class ShardPlan:
     shards: tuple[Shard, ...]
     weights: Mapping[str, float]
+    owners: Mapping[str, int]  # each selected runnable's shard, 0-based
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -55,23 +75,80 @@ def plan_shards(
     cold: Iterable[str],
     durations: Mapping[str, float],
     count: int,
+    *,
+    owners: Mapping[str, int] | None = None,
 ) -> ShardPlan:
-    """Assign ``order`` (topological) to ``count`` shards."""
+    """Assign ``order`` (topological) to ``count`` shards; with ``owners`` (each selected
+    runnable's shard, 0-based: a split recorded earlier), keep that assignment."""
     selected = set(order)
     cold_set = set(cold) & selected
     weights = _weights(cold_set, durations)
-    groups = _cold_groups(order, upstream, cold_set)
+    owner = (
+        dict(owners) if owners is not None else _split(order, upstream, cold_set, weights, count)
+    )
+    loads = [0.0] * count
+    for name in order:  # in order, so that every machine adds the same floats alike
+        if name in cold_set:
+            loads[owner[name]] += weights[name]
+    shards = tuple(_shard(i, order, upstream, owner, cold_set, loads[i]) for i in range(count))
+    return ShardPlan(shards, weights, owner)
+
+
+def _split(
+    order: Sequence[str],
+    upstream: Mapping[str, Sequence[str]],
+    cold: set[str],
+    weights: Mapping[str, float],
+    count: int,
+) -> dict[str, int]:
+    groups = _cold_groups(order, upstream, cold)
     loads = [0.0] * count
     owner: dict[str, int] = {}
     for group in sorted(groups, key=lambda g: (-sum(weights[n] for n in g), min(g))):
         target = min(range(count), key=lambda i: (loads[i], i))
         loads[target] += sum(weights[n] for n in group)
         owner.update(dict.fromkeys(group, target))
-    warm = [n for n in sorted(selected - cold_set)]
+    warm = [n for n in sorted(set(order) - cold)]
     for i, name in enumerate(warm):
         owner[name] = i % count
-    shards = tuple(_shard(i, order, upstream, owner, cold_set, loads[i]) for i in range(count))
-    return ShardPlan(shards, weights)
+    return owner
+
+
+def record_key(count: int, selected: Iterable[tuple[str, str]]) -> str:
+    """The store key of the split of these runnables (name, dep hash) over ``count``
+    shards: the same selection of the same inputs, and only that, shares it."""
+    digest = hashlib.sha256(f"qik shards {_RECORD_FORMAT} {count}\n".encode())
+    for name, dep_hash in sorted(selected):
+        digest.update(f"{name} {dep_hash}\n".encode())
+    return f"{RECORD_PREFIX}{digest.hexdigest()}.json"
+
+
+def encode_record(owners: Mapping[str, int], count: int) -> bytes:
+    """A split as stored: each runnable's shard, 1-based."""
+    doc = {
+        "format": _RECORD_FORMAT,
+        "count": count,
+        "owners": {name: index + 1 for name, index in sorted(owners.items())},
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def decode_record(data: bytes, selected: Collection[str], count: int) -> dict[str, int] | None:
+    """The owners (0-based) of a stored split, or None unless it assigns exactly the
+    ``selected`` runnables, each to one of ``count`` shards: a damaged or planted record
+    may unbalance the shards, never leave a runnable to no one."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != _RECORD_FORMAT:
+        return None
+    owners = doc.get("owners")
+    if doc.get("count") != count or not isinstance(owners, dict) or owners.keys() != set(selected):
+        return None
+    if not all(type(i) is int and 1 <= i <= count for i in owners.values()):
+        return None
+    return {name: index - 1 for name, index in owners.items()}
 
 
 def _weights(cold: set[str], durations: Mapping[str, float]) -> dict[str, float]:

@@ -66,3 +66,72 @@ def test_github_actions_groups_and_annotations(make_repo: Callable[..., Path], q
         streamed = qik(root, *args, env={"GITHUB_ACTIONS": "true"}).stdout
         assert "::group::bad\nbroken\n::endgroup::\n" in streamed, streamed
         assert "::error title=qik: bad failed::" in streamed
+
+
+def _counted(log: Path, *, flaky: str = "") -> str:
+    """Nine commands that each append their name to ``log``; ``flaky`` fails while the
+    file ``broken`` exists (not a dep: a flaky test, fixed by a re-run)."""
+    lines = []
+    for i in range(9):
+        fail = "; test ! -e broken" if f"c{i}" == flaky else ""
+        lines.append(
+            f'[commands.c{i}]\nexec = "echo c{i} >> {log}{fail}"\n'
+            'deps = [{type = "const", val = "v1"}]\n'  # cached: no deps would always run
+        )
+    return "\n".join(lines)
+
+
+def _ran(log: Path) -> list[str]:
+    return sorted(log.read_text().split()) if log.exists() else []
+
+
+def test_shards_run_one_after_another_still_cover_everything_once(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """The second shard starts after the first stored its results: it still gets its own
+    share (the split recorded by the first), not a third of what is left cold."""
+    log = tmp_path / "ran.log"
+    root = make_repo({"qik.toml": _counted(log)})
+    for k in (1, 2, 3):
+        out = qik(root, "--shard", f"{k}/3")
+        assert out.returncode == 0, out.stderr
+        assert "warning" not in out.stderr
+    assert _ran(log) == [f"c{i}" for i in range(9)]
+    assert len(list((root / "._qik" / "shards").iterdir())) == 1
+    assert qik(root, ":cache", "clear").returncode == 0  # results and records alike
+    assert list((root / "._qik" / "shards").iterdir()) == []
+
+
+def test_a_failed_shard_rerun_alone_runs_its_own_failures(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    root = make_repo({"qik.toml": _counted(log, flaky="c4"), "broken": ""})
+    owner = {}
+    for k in (1, 2, 3):
+        listed = json.loads(qik(root, "--ls", "--json", "--shard", f"{k}/3").stdout)
+        owner.update({r["name"]: k for r in listed})
+    k = owner["c4"]
+    codes = {j: qik(root, "--shard", f"{j}/3").returncode for j in (1, 2, 3)}
+    assert codes[k] == 1 and sum(codes.values()) == 1
+    (root / "broken").unlink()
+    log.unlink()
+    rerun = qik(root, "--shard", f"{k}/3")  # "re-run failed jobs"
+    assert rerun.returncode == 0, rerun.stderr
+    assert _ran(log) == ["c4"]  # run again here, not left to a shard that is done
+
+
+def test_a_damaged_split_record_is_ignored(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    root = make_repo({"qik.toml": _counted(log)})
+    assert qik(root, "--shard", "1/3").returncode == 0
+    (record,) = (root / "._qik" / "shards").iterdir()
+    doc = json.loads(record.read_text())
+    del doc["owners"]["c0"]  # would leave c0 to no shard
+    record.write_text(json.dumps(doc))
+    rows = [json.loads(qik(root, "--ls", "--json", "--shard", f"{k}/3").stdout) for k in (1, 2, 3)]
+    assert sorted(r["name"] for shard in rows for r in shard) == [f"c{i}" for i in range(9)]
+    warned = qik(root, "--ls", "--shard", "1/3").stderr
+    assert "does not fit this run" in warned

@@ -459,3 +459,32 @@ def test_files_restored_by_a_pull_are_seen_downstream(
     again = qik(root, "use", env=env)
     assert again.returncode == 0, again.stderr
     assert _runs(counter) == 2  # use re-hashed out/data.bin after the pull restored it
+
+
+def test_shards_on_other_machines_share_the_recorded_split(
+    make_repo: Callable[..., Path],
+    qik: Qik,
+    env: dict[str, str],
+    s3_client: Any,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    """Shard 2 starts on a fresh machine after shard 1 stored its results in the bucket:
+    it reads the split shard 1 recorded there, and runs exactly the rest."""
+    log = tmp_path / "ran.log"
+    commands = "".join(
+        f'[commands.c{i}]\nexec = "echo c{i} >> {log}"\n'
+        f'deps = [{{type = "const", val = "v1"}}]\ncache = "remote"\n'
+        for i in range(8)
+    )
+    cache = _toml(tmp_path / "unused", bucket).split("[commands.build]")[0]
+    root = make_repo({"qik.toml": cache + commands})
+    first = qik(root, "--shard", "1/2", env=env)
+    assert first.returncode == 0, first.stderr
+    assert len(_keys(s3_client, bucket, "shards/")) == 1
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(root), str(other)], check=True)
+    second = qik(other, "--shard", "2/2", env=env)
+    assert second.returncode == 0, second.stderr
+    assert not _warnings(second.stderr)
+    assert sorted(log.read_text().split()) == [f"c{i}" for i in range(8)]

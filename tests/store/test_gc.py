@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,16 @@ def test_collect_deletes_manifests_then_objects(tmp_path: Path) -> None:
     assert list(store.iter_manifests()) == ["aa" * 32]
     assert store.has(keep) and not store.has(drop)
     assert len(inventory.manifests) == 2
+
+
+def test_collect_prunes_old_shard_split_records(tmp_path: Path) -> None:
+    store = Store.local(tmp_path)
+    store.backend.write_bytes("shards/old.json", b"{}")
+    store.backend.write_bytes("shards/new.json", b"{}")
+    two_days_ago = time.time() - 2 * DAY
+    os.utime(tmp_path / "shards" / "old.json", (two_days_ago, two_days_ago))
+    collect(store, GcPlan((), (), 0, 0))
+    assert [p.name for p in (tmp_path / "shards").iterdir()] == ["new.json"]
 
 
 @pytest.mark.parametrize(

@@ -297,10 +297,11 @@ def _clear(opts: argparse.Namespace) -> int:
 
 
 def _delete_all(store: Store) -> list[str]:
-    """Delete every manifest and object; the keys deleted."""
-    keys = [
-        info.key for prefix in ("manifests/", "objects/") for info in store.backend.list(prefix)
-    ]
+    """Delete every manifest, object and ``--shard`` split record; the keys deleted."""
+    from qik.shard import RECORD_PREFIX
+
+    prefixes = ("manifests/", "objects/", RECORD_PREFIX)
+    keys = [info.key for prefix in prefixes for info in store.backend.list(prefix)]
     return [key for key in keys if store.backend.delete(key)]
 
 

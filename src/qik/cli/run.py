@@ -226,8 +226,10 @@ def _workers(options: Options) -> int:
 
 def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = False) -> int:
     from qik.console import JsonConsole, LiveConsole, PlainConsole, StreamConsole
-    from qik.runner import Run
+    from qik.runner import Run, save_shard_record
     from qik.scheduler.run import Scheduler
+
+    save_shard_record(plan)  # before anything runs: see _apply_shard
 
     workers = options.workers or 0
     # Building a venv first doesn't make a single command's output stop streaming.

@@ -9,6 +9,7 @@ under a concurrent replay makes that replay a miss, never a wrong byte.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from qik.store.backend import LocalBackend
@@ -109,4 +110,19 @@ def collect(store: Store, plan: GcPlan, *, grace: float = GRACE) -> GcResult:
     temps = 0
     if isinstance(store.backend, LocalBackend):
         temps = store.backend.sweep_temps(older_than=grace)
+        _prune_split_records(store.backend, older_than=max(grace, SPLIT_RECORD_AGE))
     return GcResult(manifests, objects, plan.freed_bytes, temps)
+
+
+# A ``--shard`` split record (``qik.shard``) matters while one CI run's shards, and their
+# re-runs, start: a day is plenty.
+SPLIT_RECORD_AGE = 86400.0
+
+
+def _prune_split_records(backend: LocalBackend, *, older_than: float) -> None:
+    from qik.shard import RECORD_PREFIX
+
+    cutoff = time.time() - older_than
+    for info in list(backend.list(RECORD_PREFIX)):
+        if info.mtime < cutoff:
+            backend.delete(info.key)
