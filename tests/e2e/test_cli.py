@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -404,7 +405,10 @@ def test_commands_know_what_runs_them(make_repo: Callable[..., Path], qik: Qik) 
         exec = "qik --ls > /dev/null && echo nested-ok"
         """
     root = make_repo({"qik.toml": toml, "a/x.py": "", "b/y.py": ""})
-    out = qik(root, "-n", "2")
+    # The nested `qik` is the one under test, found first on PATH even when the venv
+    # isn't activated (pytest run as .venv/bin/python -m pytest).
+    path = f"{Path(QIK).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    out = qik(root, "-n", "2", env={"PATH": path})
     assert out.returncode == 0, out.stdout + out.stderr
     lines = {line for line in out.stdout.splitlines() if line.startswith("show ")}
     assert {line.split()[1] for line in lines} == {"show@a", "show@b"}
