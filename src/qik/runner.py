@@ -272,8 +272,17 @@ class Plan:
     caches: Caches
     listed: list[str] | None = None  # with --shard: the runnables this shard owns
     weights: dict[str, float] = field(default_factory=dict)  # with --shard: expected seconds
-    # With --shard, a split computed here rather than found recorded: its key and content.
-    shard_record: tuple[str, bytes] | None = None
+    shard_record: ShardRecord | None = None  # with --shard: a split to record
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    """A ``--shard`` split computed by this run rather than found recorded: written to
+    ``stores`` (those of every selected runnable, not only this shard's) before it runs."""
+
+    key: str
+    data: bytes
+    stores: list[Store]
 
 
 def _apply_overrides(project: Project, options: Options) -> Project:
@@ -444,10 +453,11 @@ def _apply_shard(plan: Plan, spec: str) -> None:
     found = latest_results(stores, cold)
     durations = {name: hit.manifest.duration for name, hit in found.items()}
     key = record_key(count, ((n, plan.entries[n].fingerprint.dep_hash) for n in plan.names))
-    owners = _recorded_split(plan, key, count)
+    keepers = _record_stores(plan)
+    owners = _recorded_split(plan, keepers, key, count)
     shards = plan_shards(plan.names, plan.dag.upstream, cold, durations, count, owners=owners)
     if owners is None:
-        plan.shard_record = (key, encode_record(shards.owners, count))
+        plan.shard_record = ShardRecord(key, encode_record(shards.owners, count), keepers)
     shard = shards.shards[index - 1]
     plan.names, plan.listed = list(shard.run), list(shard.listed)
     plan.weights = dict(shards.weights)
@@ -461,12 +471,14 @@ def _record_stores(plan: Plan) -> list[Store]:
     return [store for name in names if (store := plan.caches.reachable(name)) is not None]
 
 
-def _recorded_split(plan: Plan, key: str, count: int) -> dict[str, int] | None:
+def _recorded_split(
+    plan: Plan, stores: list[Store], key: str, count: int
+) -> dict[str, int] | None:
     from qik.shard import decode_record
     from qik.store.backend import KeyMissing
     from qik.store.codec import read_up_to
 
-    for store in _record_stores(plan):
+    for store in stores:
         try:
             stream = store.backend.open(key)
             try:
@@ -489,14 +501,14 @@ def save_shard_record(plan: Plan) -> None:
     """Record the split this run computed (``_apply_shard``), before it runs anything."""
     from qik.store.backend import ReadOnlyBackend
 
-    if plan.shard_record is None:
+    record = plan.shard_record
+    if record is None:
         return
-    key, data = plan.shard_record
-    for store in _record_stores(plan):
+    for store in record.stores:
         if isinstance(store.backend, ReadOnlyBackend):
             continue
         try:
-            store.backend.write_bytes(key, data)
+            store.backend.write_bytes(record.key, record.data)
         except (OSError, StoreError) as exc:
             plan.caches.warn(f"could not record the --shard split ({exc})")
 
