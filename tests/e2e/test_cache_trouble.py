@@ -198,3 +198,26 @@ def test_an_endpoint_url_without_a_scheme_is_a_warning(
     assert "invalid endpoint-url '127.0.0.1:9'" in run.stderr and "Traceback" not in run.stderr
     stats = qik(root, ":cache", "stats", "--cache", "remote")
     assert stats.returncode == 2 and "error[cache-unavailable]" in stats.stderr
+
+
+def test_a_directory_planted_where_a_result_goes_is_cleared(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """A rename can't replace a directory: without clearing it, that result failed to
+    store on every run."""
+    log = tmp_path / "ran.log"
+    toml = f'[commands.big]\nexec = "echo ran >> {log}; head -c 5000 /dev/zero > out.bin"\n'
+    toml += 'deps = ["a.txt"]\nartifacts = ["out.bin"]\n'
+    root = make_repo({"qik.toml": toml, "a.txt": "1"})
+    assert qik(root).returncode == 0
+    manifests = list((root / "._qik" / "manifests").iterdir())
+    objects = [p for p in (root / "._qik" / "objects").rglob("*") if p.is_file()]
+    for path in (*manifests, *objects):
+        path.unlink()
+        (path / "planted").mkdir(parents=True)
+    again = qik(root)
+    assert again.returncode == 0 and not _warnings(again.stderr), again.stderr
+    third = qik(root)
+    assert third.returncode == 0 and "replayed" in third.stdout, third.stdout
+    assert log.read_text().split() == ["ran", "ran"]
+    assert all(p.is_file() for p in (*manifests, *objects))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qik.store import KeyMissing, LocalBackend, UnsafePath
-from qik.store.backend import atomic_file
+from qik.store.backend import atomic_file, write_atomic
 
 
 @pytest.fixture
@@ -101,12 +101,20 @@ def test_an_aborted_write_keeps_the_old_blob(backend: LocalBackend) -> None:
     assert _files(backend.root) == ["k"]
 
 
-def test_a_failed_rename_leaves_no_temporary(backend: LocalBackend) -> None:
-    (backend.root / "k").mkdir(parents=True)  # a directory where the blob goes
-    (backend.root / "k" / "inside").write_bytes(b"")
+def test_a_failed_rename_leaves_no_temporary(tmp_path: Path) -> None:
+    (tmp_path / "k").mkdir()  # a directory where the file goes: the rename fails
+    (tmp_path / "k" / "inside").write_bytes(b"")
     with pytest.raises(OSError):
-        backend.write_bytes("k", b"data")
-    assert _files(backend.root) == ["k/inside"]
+        write_atomic(str(tmp_path / "k"), b"data")
+    assert _files(tmp_path) == ["k/inside"]
+
+
+def test_a_directory_where_a_blob_goes_is_replaced(backend: LocalBackend) -> None:
+    for key in ("k", "c"):
+        (backend.root / key / "planted").mkdir(parents=True)
+    backend.write_bytes("k", b"data")
+    backend.write_chunks("c", iter([b"da", b"ta"]))
+    assert _read(backend, "k") == _read(backend, "c") == b"data"
 
 
 def test_a_large_blob_is_written_whole(backend: LocalBackend) -> None:

@@ -131,10 +131,14 @@ class LocalBackend:
         return _FileStream(fd)  # the caller closes it
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        write_atomic(self.file(key), data)
+        path = self.file(key)
+        _clear_planted(path)
+        write_atomic(path, data)
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
-        with atomic_file(self._path(key)) as fh:
+        path = self.file(key)
+        _clear_planted(path)
+        with atomic_file(Path(path)) as fh:
             for chunk in chunks:
                 fh.write(chunk)
 
@@ -167,14 +171,18 @@ class LocalBackend:
 
     def touch(self, key: str) -> bool:
         """Set the blob's mtime to now; False if there is none. The local store's gc
-        reads mtimes as last use, and spares young objects a writer may be relying on."""
+        reads mtimes as last use, and spares young objects a writer may be relying on.
+        Anything but a regular file there is no blob (``open_regular``): a writer then
+        stores the blob over it."""
         path = self.file(key)
+        if not self.exists(key):
+            return False
         try:
-            os.utime(path)
+            os.utime(path, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return False
         except OSError:  # a read-only store (a frozen example, a read-only checkout)
-            return os.path.isfile(path)
+            return True
         return True
 
     def sweep_temps(self, older_than: float) -> int:
@@ -280,6 +288,19 @@ def atomic_file(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _clear_planted(path: str) -> None:
+    """Remove a directory where a blob belongs: nothing qik writes makes one there, and a
+    rename can't replace it, so the store would fail to write that blob on every run."""
+    try:
+        planted = stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return
+    if planted:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_atomic(path: str, data: bytes) -> None:
