@@ -43,7 +43,7 @@ def _newest_first(store: Store, limit: int) -> Iterable[Manifest]:
 
     try:
         infos = sorted(store.backend.list("manifests/"), key=lambda i: i.mtime, reverse=True)
-    except OSError:
+    except (StoreError, OSError):  # an unreachable S3 cache raises BackendFailure
         return
     for info in infos[:limit]:
         dep_hash = info.key.rsplit("/", 1)[-1].removesuffix(".json")

@@ -94,6 +94,17 @@ class Caches:
         reader = self._reader(name)
         return None if reader is None else reader.store
 
+    def fetch(self, name: str, key: str, limit: int) -> bytes | None:
+        """A blob that is not a result from cache ``name`` (``MirrorReader.fetch``)."""
+        reader = self._reader(name)
+        return None if reader is None else reader.fetch(key, limit)
+
+    def put(self, name: str, key: str, data: bytes) -> None:
+        """Write a blob that is not a result to cache ``name`` (``MirrorReader.put``)."""
+        reader = self._reader(name)
+        if reader is not None:
+            reader.put(key, data)
+
     def reachable(self, name: str) -> Store | None:
         """``store(name)``, unless reading it has failed this run (its circuit breaker
         tripped, the outage warned about once)."""
@@ -278,11 +289,11 @@ class Plan:
 @dataclass(frozen=True)
 class ShardRecord:
     """A ``--shard`` split computed by this run rather than found recorded: written to
-    ``stores`` (those of every selected runnable, not only this shard's) before it runs."""
+    ``caches`` (those of every runnable split, not only this shard's) before it runs."""
 
     key: str
     data: bytes
-    stores: list[Store]
+    caches: list[str]
 
 
 def _apply_overrides(project: Project, options: Options) -> Project:
@@ -364,6 +375,7 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         else plan_entry(dag.runnables[n], prints[n], caches.lookup)
         for n in names
     }
+    selected = names
     if options.cache_status:
         want_warm = options.cache_status == "warm"
         names = [n for n in names if entries[n].is_warm == want_warm]
@@ -383,10 +395,24 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
                 )
             listed, chosen = names, support.union(names)
             names = [n for n in dag.order if n in chosen]
+    universe = selected
+    if options.shard and (options.caches or options.cache_status):
+        # --shard splits what is selected before --cache-status narrows it, with every
+        # upstream runnable that may join as support: that doesn't depend on what the
+        # caches hold, so shards started later (a re-run) find the same record.
+        closure = with_upstream(dag, set(selected), options.isolated)
+        for name in closure - entries.keys():
+            runnable, fp = dag.runnables[name], prints[name]
+            entries[name] = (
+                PlanEntry(runnable, fp)
+                if options.force
+                else plan_entry(runnable, fp, caches.lookup)
+            )
+        universe = [n for n in dag.order if n in closure]
     caches.save_memo()
     plan = Plan(project, options, dag, names, prints, entries, index, caches, listed)
     if options.shard:
-        _apply_shard(plan, options.shard)
+        _apply_shard(plan, options.shard, universe)
     return plan
 
 
@@ -437,60 +463,66 @@ def _needed_upstream(
     return with_upstream(dag, cold, isolated) - set(names)
 
 
-def _apply_shard(plan: Plan, spec: str) -> None:
+def _apply_shard(plan: Plan, spec: str, universe: list[str]) -> None:
     """Keep this shard's share of the plan. The split is the one recorded for the same
     selection (``record_key``) if a cache holds it, else computed from what the caches
     hold now, and recorded when the run starts (``save_shard_record``): a shard started
     later (a re-run of a failed one), after the others stored their results, then still
-    gets the runnables it had, not a share of what is left cold."""
+    gets the runnables it had, not a share of what is left cold.
+
+    ``universe`` is what is split: the selection before ``--cache-status`` narrows it, and
+    with ``--cache``/``--cache-status`` every upstream runnable that may join it, so that
+    neither the split nor its key depends on what the caches hold."""
     from qik.history import latest_results
     from qik.shard import encode_record, parse_shard, plan_shards, record_key
 
     index, count = parse_shard(spec)
-    cold = [n for n in plan.names if not plan.entries[n].is_warm]
+    narrowed = plan.listed if plan.listed is not None else plan.names
+    cold = [n for n in universe if not plan.entries[n].is_warm]
     caches = dict.fromkeys(["local", "repo", *(plan.entries[n].runnable.cache for n in cold)])
-    stores = [(c, s) for c in caches if (s := plan.caches.store(c)) is not None]
+    stores = [(c, s) for c in caches if (s := plan.caches.reachable(c)) is not None]
     found = latest_results(stores, cold)
     durations = {name: hit.manifest.duration for name, hit in found.items()}
-    key = record_key(count, ((n, plan.entries[n].fingerprint.dep_hash) for n in plan.names))
-    keepers = _record_stores(plan)
-    owners = _recorded_split(plan, keepers, key, count)
-    shards = plan_shards(plan.names, plan.dag.upstream, cold, durations, count, owners=owners)
+    key = record_key(
+        count,
+        ((n, plan.entries[n].fingerprint.dep_hash) for n in universe),
+        force=plan.options.force,
+    )
+    keepers = _record_caches(plan, universe)
+    owners = _recorded_split(plan, keepers, key, count, universe)
+    shards = plan_shards(universe, plan.dag.upstream, cold, durations, count, owners=owners)
     if owners is None:
         plan.shard_record = ShardRecord(key, encode_record(shards.owners, count), keepers)
-    shard = shards.shards[index - 1]
-    plan.names, plan.listed = list(shard.run), list(shard.listed)
+    shard = shards.shard(index)
+    if plan.options.caches or plan.options.cache_status:
+        mine = set(shard.listed) & set(narrowed)
+        listed = [n for n in narrowed if n in mine]
+        support = _needed_upstream(plan.dag, listed, plan.entries, isolated=plan.options.isolated)
+        plan.names = [n for n in plan.dag.order if n in mine or n in support]
+        plan.listed = listed
+    else:
+        plan.names, plan.listed = list(shard.run), list(shard.listed)
     plan.weights = dict(shards.weights)
 
 
-def _record_stores(plan: Plan) -> list[Store]:
-    """Where a split is kept: the local store, and the S3 caches of the selected runnables
+def _record_caches(plan: Plan, universe: list[str]) -> list[str]:
+    """Where a split is kept: the local store, and the S3 caches of the runnables split
     (the repo cache is committed by people, not written by a run)."""
-    names = dict.fromkeys(["local", *(plan.entries[n].runnable.cache for n in plan.names)])
+    names = dict.fromkeys(["local", *(plan.entries[n].runnable.cache for n in universe)])
     names.pop("repo", None)
-    return [store for name in names if (store := plan.caches.reachable(name)) is not None]
+    return list(names)
 
 
 def _recorded_split(
-    plan: Plan, stores: list[Store], key: str, count: int
+    plan: Plan, caches: list[str], key: str, count: int, universe: list[str]
 ) -> dict[str, int] | None:
     from qik.shard import decode_record
-    from qik.store.backend import KeyMissing
-    from qik.store.codec import read_up_to
 
-    for store in stores:
-        try:
-            stream = store.backend.open(key)
-            try:
-                data = read_up_to(stream, _MAX_RECORD_BYTES)
-            finally:
-                stream.close()
-        except KeyMissing:
+    for name in caches:
+        data = plan.caches.fetch(name, key, _MAX_RECORD_BYTES)
+        if data is None:
             continue
-        except StoreError as exc:
-            plan.caches.warn(f"could not read the recorded --shard split ({exc}); splitting anew")
-            continue
-        owners = decode_record(data, plan.names, count)
+        owners = decode_record(data, universe, count)
         if owners is not None:
             return owners
         plan.caches.warn(f"the recorded --shard split {key} does not fit this run; splitting anew")
@@ -499,22 +531,14 @@ def _recorded_split(
 
 def save_shard_record(plan: Plan) -> None:
     """Record the split this run computed (``_apply_shard``), before it runs anything."""
-    from qik.store.backend import ReadOnlyBackend
-
     record = plan.shard_record
-    if record is None:
-        return
-    for store in record.stores:
-        if isinstance(store.backend, ReadOnlyBackend):
-            continue
-        try:
-            store.backend.write_bytes(record.key, record.data)
-        except (OSError, StoreError) as exc:
-            plan.caches.warn(f"could not record the --shard split ({exc})")
+    if record is not None:
+        for name in record.caches:
+            plan.caches.put(name, record.key, record.data)
 
 
-# A record names each selected runnable once: far below this for any real selection.
-_MAX_RECORD_BYTES = 64 << 20
+# A record names each selected runnable once: some 5 MB for 100,000 of them.
+_MAX_RECORD_BYTES = 16 << 20
 
 
 def _dep_env(project: Project, index: FileIndex, upstream: Mapping[str, str]) -> DepEnv:

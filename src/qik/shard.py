@@ -53,9 +53,15 @@ class Shard:
 
 @dataclass(frozen=True)
 class ShardPlan:
+    # In order; those past the runnables' count only if a recorded split uses them.
     shards: tuple[Shard, ...]
     weights: Mapping[str, float]
     owners: Mapping[str, int]  # each selected runnable's shard, 0-based
+
+    def shard(self, index: int) -> Shard:
+        """Shard ``index`` (1-based): an empty one if no runnable is its."""
+        found = next((s for s in self.shards if s.index == index), None)
+        return found if found is not None else Shard(index, (), (), 0.0)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -83,14 +89,17 @@ def plan_shards(
     selected = set(order)
     cold_set = set(cold) & selected
     weights = _weights(cold_set, durations)
-    owner = (
-        dict(owners) if owners is not None else _split(order, upstream, cold_set, weights, count)
-    )
-    loads = [0.0] * count
+    # More shards than runnables leave the rest empty whatever the split, and the split
+    # with just as many shards is the same (--shard 1/10**9 built a billion of them).
+    count = min(count, max(1, len(order)))
+    split = owners if owners is not None else _split(order, upstream, cold_set, weights, count)
+    owner = dict(split)
+    loads: dict[int, float] = {}
     for name in order:  # in order, so that every machine adds the same floats alike
         if name in cold_set:
-            loads[owner[name]] += weights[name]
-    shards = tuple(_shard(i, order, upstream, owner, cold_set, loads[i]) for i in range(count))
+            loads[owner[name]] = loads.get(owner[name], 0.0) + weights[name]
+    indices = sorted({*range(count), *owner.values()})
+    shards = tuple(_shard(i, order, upstream, owner, cold_set, loads.get(i, 0.0)) for i in indices)
     return ShardPlan(shards, weights, owner)
 
 
@@ -114,10 +123,12 @@ def _split(
     return owner
 
 
-def record_key(count: int, selected: Iterable[tuple[str, str]]) -> str:
+def record_key(count: int, selected: Iterable[tuple[str, str]], *, force: bool = False) -> str:
     """The store key of the split of these runnables (name, dep hash) over ``count``
-    shards: the same selection of the same inputs, and only that, shares it."""
-    digest = hashlib.sha256(f"qik shards {_RECORD_FORMAT} {count}\n".encode())
+    shards: the same selection of the same inputs, and only that, shares it. A ``--force``
+    run splits everything as cold: its split is not another run's."""
+    head = f"qik shards {_RECORD_FORMAT} {count}{' force' if force else ''}\n"
+    digest = hashlib.sha256(head.encode())
     for name, dep_hash in sorted(selected):
         digest.update(f"{name} {dep_hash}\n".encode())
     return f"{RECORD_PREFIX}{digest.hexdigest()}.json"
@@ -139,7 +150,7 @@ def decode_record(data: bytes, selected: Collection[str], count: int) -> dict[st
     may unbalance the shards, never leave a runnable to no one."""
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested document
         return None
     if not isinstance(doc, dict) or doc.get("format") != _RECORD_FORMAT:
         return None

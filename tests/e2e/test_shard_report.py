@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 Qik = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -121,17 +123,94 @@ def test_a_failed_shard_rerun_alone_runs_its_own_failures(
     assert _ran(log) == ["c4"]  # run again here, not left to a shard that is done
 
 
+def _without_c0(text: str) -> str:
+    doc = json.loads(text)
+    del doc["owners"]["c0"]  # would leave c0 to no shard
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_without_c0, lambda text: "[" * 100_000],  # the second: a RecursionError in json
+    ids=["a-runnable-missing", "deeply-nested"],
+)
 def test_a_damaged_split_record_is_ignored(
-    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path, damage: Callable[[str], str]
 ) -> None:
     log = tmp_path / "ran.log"
     root = make_repo({"qik.toml": _counted(log)})
     assert qik(root, "--shard", "1/3").returncode == 0
     (record,) = (root / "._qik" / "shards").iterdir()
-    doc = json.loads(record.read_text())
-    del doc["owners"]["c0"]  # would leave c0 to no shard
-    record.write_text(json.dumps(doc))
+    record.write_text(damage(record.read_text()))
     rows = [json.loads(qik(root, "--ls", "--json", "--shard", f"{k}/3").stdout) for k in (1, 2, 3)]
     assert sorted(r["name"] for shard in rows for r in shard) == [f"c{i}" for i in range(9)]
-    warned = qik(root, "--ls", "--shard", "1/3").stderr
-    assert "does not fit this run" in warned
+    warned = qik(root, "--ls", "--shard", "1/3")
+    assert warned.returncode == 0 and "Traceback" not in warned.stderr, warned.stderr
+    assert "does not fit this run" in warned.stderr
+
+
+# name: (seconds, upstream): a DAG with varied durations, for the runs below.
+_DAG = {
+    "a": (0.3, []),
+    "b": (0.1, ["a"]),
+    "c": (0.1, ["b"]),
+    "d": (0.2, []),
+    "e": (0.05, ["d"]),
+    "f": (0.4, []),
+    "g": (0.1, []),
+    "h": (0.1, ["g", "a"]),
+    "i": (0.2, []),
+}
+
+
+def _dag_toml(log: Path) -> str:
+    """Each command fails while ``<log>.fail-<name>`` exists, else records that it ran."""
+    lines = []
+    for name, (seconds, ups) in _DAG.items():
+        deps = ['{type = "const", val = "v1"}'] + [
+            f'{{type = "command", name = "{u}"}}' for u in ups
+        ]
+        lines.append(
+            f"[commands.{name}]\n"
+            f'exec = "test ! -e {log}.fail-{name} && sleep {seconds} && echo {name} >> {log}"\n'
+            f"deps = [{', '.join(deps)}]\n"
+        )
+    return "\n".join(lines)
+
+
+def test_cache_status_shards_rerun_keep_their_split(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """``--cache-status cold`` narrows the selection by what the caches hold: the split
+    (and its record's key) is of the selection before it, so a re-run finds it."""
+    log = tmp_path / "ran.log"
+    root = make_repo({"qik.toml": _dag_toml(log)})
+    for name in ("b", "i"):
+        Path(f"{log}.fail-{name}").touch()
+    codes = [
+        qik(root, "--cache-status", "cold", "--shard", f"{k}/3").returncode for k in (1, 2, 3)
+    ]
+    assert 1 in codes
+    for name in ("b", "i"):
+        Path(f"{log}.fail-{name}").unlink()
+    for k, code in enumerate(codes, 1):
+        if code:  # "re-run failed jobs"
+            rerun = qik(root, "--cache-status", "cold", "--shard", f"{k}/3")
+            assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert qik(root, "--ls", "--cache-status", "cold").stdout == ""  # nothing left unrun
+    assert sorted(log.read_text().split()) == sorted(_DAG)  # each once (a failure logs nothing)
+
+
+def test_a_forced_shard_doesnt_reuse_a_plain_runs_split(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """With -f everything is cold: a split recorded while upstream runnables were warm put
+    them apart from their dependents, and a forced run then ran them twice."""
+    log = tmp_path / "ran.log"
+    root = make_repo({"qik.toml": _dag_toml(log)})
+    assert qik(root, "a", "g", "d").returncode == 0
+    assert qik(root, "--shard", "1/3").returncode == 0  # records the split of this state
+    log.unlink()
+    for k in (1, 2, 3):
+        assert qik(root, "-f", "--shard", f"{k}/3").returncode == 0
+    assert sorted(log.read_text().split()) == sorted(_DAG)  # each once

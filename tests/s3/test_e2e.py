@@ -490,3 +490,30 @@ def test_shards_on_other_machines_share_the_recorded_split(
     assert second.returncode == 0, second.stderr
     assert not _warnings(second.stderr)
     assert sorted(log.read_text().split()) == [f"c{i}" for i in range(8)]
+
+
+def test_shards_with_an_unreachable_bucket_run_with_one_warning(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """Finding durations and the recorded split read the bucket too: an outage there is
+    the one warning lookups give, not a traceback."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"S3_ENDPOINT": f"http://127.0.0.1:{port}", "AWS_KEY": "k", "AWS_SECRET": "s"}
+    log = tmp_path / "ran.log"
+    commands = "".join(
+        f'[commands.c{i}]\nexec = "echo c{i} >> {log}"\n'
+        f'deps = [{{type = "const", val = "v1"}}]\ncache = "remote"\n'
+        for i in range(4)
+    )
+    cache = _toml(tmp_path / "unused", "some-bucket").split("[commands.build]")[0]
+    root = make_repo({"qik.toml": cache + commands})
+    for k in (1, 2):
+        out = qik(root, "--shard", f"{k}/2", env=env)
+        assert out.returncode == 0, out.stderr
+        assert "Traceback" not in out.stderr
+        assert len(_warnings(out.stderr)) == 1, out.stderr
+    assert sorted(log.read_text().split()) == [f"c{i}" for i in range(4)]

@@ -83,6 +83,45 @@ class MirrorReader:
             self._failed(exc)
             raise MirrorMiss(str(exc)) from None
 
+    def fetch(self, key: str, limit: int) -> bytes | None:
+        """A small blob that is not a result (a ``--shard`` split record), read through
+        this cache's failure policy: None if it is absent, larger than ``limit``, or the
+        cache fails (one warning per kind of trouble, as for lookups)."""
+        from qik.store.backend import KeyMissing
+        from qik.store.codec import read_up_to
+
+        if self.guard.is_tripped:
+            return None
+        try:
+            stream = self.store.backend.open(key)
+            try:
+                data = read_up_to(stream, limit + 1)
+            finally:
+                stream.close()
+        except KeyMissing:
+            return None
+        except StoreError as exc:
+            self._failed(exc)
+            return None
+        except OSError as exc:  # a file that can't be read (permissions): not the cache
+            self.warn(f"cache {self.name!r}: can't read {key} ({exc.strerror}); ignoring it")
+            return None
+        return data if len(data) <= limit else None
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write a blob that is not a result (``fetch``), unless the cache is read-only or
+        has failed this run; a failure is a warning."""
+        from qik.store.backend import ReadOnlyBackend
+
+        if self.guard.is_tripped or isinstance(self.store.backend, ReadOnlyBackend):
+            return
+        try:
+            self.store.backend.write_bytes(key, data)
+        except StoreError as exc:
+            self._failed(exc)
+        except OSError as exc:
+            self.warn(f"cache {self.name!r}: can't write {key} ({exc.strerror})")
+
     def _failed(self, exc: StoreError) -> None:
         self._warn(self.guard.record(exc))
 
