@@ -481,7 +481,7 @@ def _apply_shard(plan: Plan, spec: str, universe: list[str]) -> None:
     cold = [n for n in universe if not plan.entries[n].is_warm]
     caches = dict.fromkeys(["local", "repo", *(plan.entries[n].runnable.cache for n in cold)])
     stores = [(c, s) for c in caches if (s := plan.caches.reachable(c)) is not None]
-    found = latest_results(stores, cold)
+    found = latest_results(stores, cold, warn=plan.caches.warn)
     durations = {name: hit.manifest.duration for name, hit in found.items()}
     key = record_key(
         count,

@@ -517,3 +517,7 @@ def test_shards_with_an_unreachable_bucket_run_with_one_warning(
         assert "Traceback" not in out.stderr
         assert len(_warnings(out.stderr)) == 1, out.stderr
     assert sorted(log.read_text().split()) == [f"c{i}" for i in range(4)]
+    (root / "._qik").rename(tmp_path / "gone")  # cold again: :explain looks in the bucket
+    explained = qik(root, ":explain", "c0", env=env)
+    assert explained.returncode == 0 and "Traceback" not in explained.stderr
+    assert len(_warnings(explained.stderr)) == 1, explained.stderr

@@ -64,7 +64,9 @@ def _previous_results(plan: Any, names: list[str]) -> dict[str, Any]:
 
     cold = [n for n in names if not plan.entries[n].is_warm]
     stores = [(c, plan.caches.store(c)) for c in _cache_names(plan, cold)]
-    found = latest_results([(c, s) for c, s in stores if s is not None], cold)
+    found = latest_results(
+        [(c, s) for c, s in stores if s is not None], cold, warn=plan.caches.warn
+    )
     results: dict[str, Any] = {}
     for name, hit in found.items():
         manifest = hit.manifest
@@ -119,7 +121,14 @@ def _render_json(ex: Explanation) -> str:
     return json.dumps(data, sort_keys=True)
 
 
+_WARNED: set[str] = set()
+
+
 def _warn(message: str) -> None:
+    """Each warning once: an outage met by the lookups and again by the search for
+    earlier results is one."""
     import sys
 
-    print(f"warning: {message}", file=sys.stderr)
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
