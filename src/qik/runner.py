@@ -102,8 +102,13 @@ class Caches:
     def put(self, name: str, key: str, data: bytes) -> None:
         """Write a blob that is not a result to cache ``name`` (``MirrorReader.put``)."""
         reader = self._reader(name)
-        if reader is not None:
-            reader.put(key, data)
+        if reader is None:
+            return
+        if name == "local":  # maybe this run's only write there: see _usage_path
+            from qik.store.backend import ignore_itself
+
+            ignore_itself(self.project.root / "._qik")
+        reader.put(key, data)
 
     def reachable(self, name: str) -> Store | None:
         """``store(name)``, unless reading it has failed this run (its circuit breaker

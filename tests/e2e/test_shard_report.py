@@ -214,3 +214,14 @@ def test_a_forced_shard_doesnt_reuse_a_plain_runs_split(
     for k in (1, 2, 3):
         assert qik(root, "-f", "--shard", f"{k}/3").returncode == 0
     assert sorted(log.read_text().split()) == sorted(_DAG)  # each once
+
+
+def test_a_shard_that_only_records_its_split_leaves_git_clean(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    root = make_repo({"qik.toml": _counted(log), ".gitignore": ""})  # ._qik not ignored
+    assert qik(root, "--shard", "2/2", "--cache-status", "warm").returncode == 0
+    assert (root / "._qik" / "shards").is_dir()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True)
+    assert status.stdout == b""
