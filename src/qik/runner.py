@@ -579,6 +579,7 @@ class Run:
         self._root, self._store_dir = str(self.root), str(self.root / "._qik")
         self._live: dict[str, str] = {}  # runnable -> the file its running command writes
         self._mirror_trouble: set[tuple[str, str]] = set()  # (cache, error) warned about
+        self._in_run: set[str] | None = None
 
     def _out(self, name: str) -> str:
         """Where a cold runnable's output goes: ``._qik/out/``, or a temporary directory
@@ -645,6 +646,8 @@ class Run:
                 os.unlink(output)
         from qik.scheduler.worker import ColdRequest, encode_inputs
 
+        if cached and self._upstream_missing(runnable.name):
+            cached = False
         return ColdRequest(
             name=runnable.name,
             exec=runnable.exec,
@@ -663,6 +666,25 @@ class Run:
             run_id=self.plan.caches.run_id,
             command=runnable.command,
         )
+
+    def _upstream_missing(self, name: str) -> bool:
+        """An upstream runnable left out of the run (``--isolated``) with no stored result
+        for its dep hash: this command runs on outputs that aren't that result's, so what it
+        gives must not be stored under a dep hash that names it (a full run would replay it)."""
+        plan = self.plan
+        if self._in_run is None:
+            self._in_run = set(plan.names)
+        for up in plan.dag.upstream[name]:
+            if up in self._in_run or not plan.dag.runnables[up].is_cached:
+                continue
+            entry = plan_entry(plan.dag.runnables[up], plan.fingerprints[up], plan.caches.lookup)
+            if not entry.is_warm:
+                self._warn(
+                    f"{name}: result not cached: {up}, left out of the run (--isolated), "
+                    "has no stored result for its inputs"
+                )
+                return True
+        return False
 
     # -- warm ---------------------------------------------------------------------------
     def _replay(self, entry: PlanEntry) -> Result | None:

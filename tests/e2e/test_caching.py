@@ -250,3 +250,66 @@ def test_a_run_leaves_a_merge_conflict_in_the_repo_cache_to_the_user(
     qik(root)  # reads the conflicted manifest as invalid, runs, stores a new one
     assert git(root, "ls-files", "-u"), "the conflict stages are gone"
     subprocess.run(["git", "merge", "--abort"], cwd=root, check=True)
+
+
+def test_a_command_that_changes_its_own_inputs_is_not_stored_under_them(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """A formatter: stored under the dep hash of the unformatted file, its result replayed
+    for that file later and left it unformatted (qik 0.2 hashed after the run)."""
+    toml = (
+        '[commands.fmt]\nexec = "tr a-z A-Z < src/a.txt > a.tmp && mv a.tmp src/a.txt"\n'
+        'deps = ["src/*.txt"]\n'
+        '[commands.toucher]\nexec = "touch src/b.txt"\ndeps = ["src/*.txt"]\n'
+    )
+    root = make_repo({"qik.toml": toml, "src/a.txt": "hello\n", "src/b.txt": "b\n"})
+    first = qik(root, "fmt")
+    assert "changed while it ran" in first.stderr, first.stderr
+    assert (root / "src/a.txt").read_text() == "HELLO\n"
+    assert "ran" in qik(root, "fmt").stdout  # on the formatted file: stored now
+    assert "replayed" in qik(root, "fmt").stdout
+    (root / "src/a.txt").write_text("hello\n")
+    again = qik(root, "fmt")
+    assert "ran" in again.stdout and (root / "src/a.txt").read_text() == "HELLO\n"
+    # Touching an input without changing it is not a change.
+    touched = qik(root, "toucher")
+    assert touched.returncode == 0 and "warning" not in touched.stderr, touched.stderr
+    assert "replayed" in qik(root, "toucher").stdout
+
+
+def test_isolated_results_on_an_upstream_that_never_ran_are_not_stored(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """``--isolated`` runs a command without the one it depends on: on outputs that are
+    not that one's for today's inputs. Stored, a full run later replayed that result."""
+    toml = (
+        '[commands.up]\nexec = "cp in.txt gen.txt"\ndeps = ["in.txt"]\n'
+        'artifacts = ["gen.txt"]\n'
+        '[commands.down]\nexec = "cat gen.txt > down.txt"\n'
+        'deps = [{type = "command", name = "up"}]\nartifacts = ["down.txt"]\n'
+    )
+    root = make_repo({"qik.toml": toml, "in.txt": "v1\n", "gen.txt": ""})
+    isolated = qik(root, "down", "--isolated")
+    assert "has no stored result" in isolated.stderr, isolated.stderr
+    assert qik(root, "down").returncode == 0  # up runs, then down on its output
+    assert (root / "down.txt").read_text() == "v1\n"
+    (root / "in.txt").write_text("v2\n")
+    qik(root, "down", "--isolated")  # on the v1 gen.txt
+    assert qik(root, "down").returncode == 0
+    assert (root / "down.txt").read_text() == "v2\n"
+
+
+def test_a_directory_artifact_is_every_file_below_it(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    toml = (
+        '[commands.cov]\nexec = "mkdir -p htmlcov/sub && echo a > htmlcov/index.html'
+        ' && echo b > htmlcov/sub/x.css"\ndeps = ["in.txt"]\nartifacts = ["htmlcov"]\n'
+    )
+    root = make_repo({"qik.toml": toml, "in.txt": "1"})
+    first = qik(root)
+    assert first.returncode == 0 and "matched no file" not in first.stderr, first.stderr
+    shutil.rmtree(root / "htmlcov")
+    assert "replayed" in qik(root).stdout
+    assert (root / "htmlcov/index.html").read_text() == "a\n"
+    assert (root / "htmlcov/sub/x.css").read_text() == "b\n"

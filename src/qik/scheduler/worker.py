@@ -276,6 +276,7 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
         "QIK__WORKER": _worker_number(req.store_dir),
     }
     output, fd, early = _output(req)
+    started = time.time_ns()
     try:
         done = run_shell(
             req.exec,
@@ -298,6 +299,12 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     )
     if req.dep_hash is None or done.timed_out or not should_store(done.exit_code, req.cache_when):
         return _settled(req, output, outcome)
+    if _inputs_changed(req, started):
+        # A formatter, a command deleting its own input, another command writing it: the
+        # result is not that of the inputs it would be filed under, and replaying it for
+        # them would be wrong. Unstored, it runs again next time, on what is there then.
+        problem = f"{req.name}: result not cached: files it depends on changed while it ran"
+        return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
     from qik.store.paths import StoreError
 
     try:
@@ -450,6 +457,38 @@ def _ignore_store(store_dir: str) -> None:
         _IGNORED.add(store_dir)
 
 
+# File times come from a coarse clock (a timer tick on Linux, up to 2 s on some file
+# systems): a file changed just after the command started may look older than the start.
+_CLOCK_SLACK_NS = 2_000_000_000
+
+
+def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
+    """Does a file the dep hash covers (``req.inputs``) differ from its digest now? Only
+    files changed (by their times) since shortly before the command started are hashed
+    again; the rest cost an ``lstat`` each."""
+    cutoff = started_ns - _CLOCK_SLACK_NS
+    for line in req.inputs.splitlines():
+        digest, _, path = line.partition(" ")
+        full = os.path.join(req.root, path)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            if digest:
+                return True  # deleted
+            continue
+        if st.st_ctime_ns < cutoff and st.st_mtime_ns < cutoff:
+            continue
+        from qik.fingerprint.files import blob_id
+
+        algorithm = "sha256" if len(digest) == 64 else "sha1"
+        try:
+            if blob_id(Path(full), algorithm) != (digest or None):
+                return True
+        except Exception:  # unreadable now: not known to be the same
+            return True
+    return False
+
+
 def encode_inputs(files: Iterable[tuple[str, str]]) -> str:
     """The inputs listing of a result: a line ``<blob> <path>`` per (path, blob)."""
     return "".join([f"{blob} {path}\n" for path, blob in files])
@@ -464,7 +503,10 @@ def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str],
     warnings: list[str] = []
     for pattern in patterns:
         matches, linked = [], []
-        for m in glob.glob(pattern, root_dir=root, recursive=True):
+        expanded = pattern
+        if not glob.has_magic(pattern) and os.path.isdir(root / pattern):
+            expanded = pattern.rstrip("/") + "/**"  # a directory: every file below it
+        for m in glob.glob(expanded, root_dir=root, recursive=True):
             if os.path.islink(root / m):
                 linked.append(Path(m).as_posix())
             elif os.path.isfile(root / m):

@@ -199,11 +199,17 @@ def undeclared_artifact(patterns: Sequence[str], artifacts: Sequence[ArtifactEnt
     covers, if any. A result restores only what its command declares: a manifest naming
     ``qik.toml`` (a poisoned cache, a hand-made commit to ``.qik/``) must not rewrite it."""
     compiled = [_glob_parts(p) for p in patterns]
+    # A pattern without wildcards also covers what is below it (a directory artifact).
+    compiled += [(*_glob_parts(p), "**") for p in patterns if not _has_magic(p)]
     for entry in artifacts:
         parts = tuple(entry.path.split("/"))
         if not any(_matches(pattern, parts) for pattern in compiled):
             return entry.path
     return None
+
+
+def _has_magic(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
 
 
 def _glob_parts(pattern: str) -> tuple[str, ...]:
