@@ -463,30 +463,43 @@ _CLOCK_SLACK_NS = 2_000_000_000
 
 
 def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
-    """Does a file the dep hash covers (``req.inputs``) differ from its digest now? Only
-    files changed (by their times) since shortly before the command started are hashed
-    again; the rest cost an ``lstat`` each."""
+    """Does a file the dep hash covers (``req.inputs``) differ from its digest now? Any
+    change to a file sets its ctime to the time of the change, so only files whose ctime
+    is later than shortly before the command started are hashed again; the rest cost an
+    ``lstat`` each (a cold run's pool worker does this for every runnable it stores)."""
     cutoff = started_ns - _CLOCK_SLACK_NS
-    for line in req.inputs.splitlines():
-        digest, _, path = line.partition(" ")
-        full = os.path.join(req.root, path)
+    listed = _parsed_inputs(req.root, req.inputs)
+    lstat = os.lstat
+    try:
+        if all(lstat(path).st_ctime_ns < cutoff for _, path in listed):
+            return False
+    except OSError:
+        pass  # one is gone (or was never there): see each
+    from qik.fingerprint.files import blob_id
+
+    for digest, path in listed:
         try:
-            st = os.lstat(full)
+            if lstat(path).st_ctime_ns < cutoff:
+                continue
         except OSError:
             if digest:
                 return True  # deleted
             continue
-        if st.st_ctime_ns < cutoff and st.st_mtime_ns < cutoff:
-            continue
-        from qik.fingerprint.files import blob_id
-
         algorithm = "sha256" if len(digest) == 64 else "sha1"
         try:
-            if blob_id(Path(full), algorithm) != (digest or None):
+            if blob_id(Path(path), algorithm) != (digest or None):
                 return True
         except Exception:  # unreadable now: not known to be the same
             return True
     return False
+
+
+@functools.lru_cache(maxsize=1024)  # a few hundred bytes a listed file
+def _parsed_inputs(root: str, inputs: str) -> tuple[tuple[str, str], ...]:
+    """(digest, absolute path) of each line of an inputs listing: the runnables of a
+    module share one, so it is parsed once."""
+    pairs = (line.partition(" ") for line in inputs.splitlines())
+    return tuple((digest, os.path.join(root, path)) for digest, _, path in pairs)
 
 
 def encode_inputs(files: Iterable[tuple[str, str]]) -> str:
