@@ -374,12 +374,7 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         # the run, not the listing.
         return Plan(project, options, dag, names, {}, {}, index, caches)
     prints = fingerprint_all(dag, names, lambda ups: _dep_env(project, index, ups))
-    entries = {
-        n: PlanEntry(dag.runnables[n], prints[n])
-        if options.force
-        else plan_entry(dag.runnables[n], prints[n], caches.lookup)
-        for n in names
-    }
+    entries = {n: _entry(dag.runnables[n], prints[n], options, caches) for n in names}
     selected = names
     if options.cache_status:
         want_warm = options.cache_status == "warm"
@@ -392,12 +387,7 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         support = _needed_upstream(dag, names, entries, isolated=options.isolated)
         if support:
             for name in support:
-                runnable, fp = dag.runnables[name], prints[name]
-                entries[name] = (
-                    PlanEntry(runnable, fp)
-                    if options.force
-                    else plan_entry(runnable, fp, caches.lookup)
-                )
+                entries[name] = _entry(dag.runnables[name], prints[name], options, caches)
             listed, chosen = names, support.union(names)
             names = [n for n in dag.order if n in chosen]
     universe = selected
@@ -407,18 +397,18 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         # caches hold, so shards started later (a re-run) find the same record.
         closure = with_upstream(dag, set(selected), options.isolated)
         for name in closure - entries.keys():
-            runnable, fp = dag.runnables[name], prints[name]
-            entries[name] = (
-                PlanEntry(runnable, fp)
-                if options.force
-                else plan_entry(runnable, fp, caches.lookup)
-            )
+            entries[name] = _entry(dag.runnables[name], prints[name], options, caches)
         universe = [n for n in dag.order if n in closure]
     caches.save_memo()
     plan = Plan(project, options, dag, names, prints, entries, index, caches, listed)
     if options.shard:
         _apply_shard(plan, options.shard, universe)
     return plan
+
+
+def _entry(runnable: Runnable, fp: Fingerprint, options: Options, caches: Caches) -> PlanEntry:
+    """A runnable's plan entry: with its stored result, looked up, unless ``--force``."""
+    return PlanEntry(runnable, fp) if options.force else plan_entry(runnable, fp, caches.lookup)
 
 
 def _named_into_cache(dag: Dag, options: Options) -> set[str]:
@@ -610,12 +600,7 @@ class Run:
         ups = {up: plan.fingerprints[up].dep_hash for up in plan.dag.upstream[name]}
         fp = fingerprint(plan.dag.runnables[name], _dep_env(plan.project, plan.index, ups))
         plan.fingerprints[name] = fp
-        runnable = plan.dag.runnables[name]
-        entry = (
-            PlanEntry(runnable, fp)
-            if plan.options.force
-            else plan_entry(runnable, fp, plan.caches.lookup)
-        )
+        entry = _entry(plan.dag.runnables[name], fp, plan.options, plan.caches)
         plan.entries[name] = entry
         return entry
 

@@ -132,8 +132,11 @@ class LocalBackend:
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self.file(key)
-        _clear_planted(path)
-        write_atomic(path, data)
+        try:
+            write_atomic(path, data)
+        except IsADirectoryError:  # only then look: a write per cold runnable comes here
+            _clear_planted(path)
+            write_atomic(path, data)
 
     def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
         path = self.file(key)

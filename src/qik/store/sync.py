@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import glob
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,16 +201,12 @@ def undeclared_artifact(patterns: Sequence[str], artifacts: Sequence[ArtifactEnt
     ``qik.toml`` (a poisoned cache, a hand-made commit to ``.qik/``) must not rewrite it."""
     compiled = [_glob_parts(p) for p in patterns]
     # A pattern without wildcards also covers what is below it (a directory artifact).
-    compiled += [(*_glob_parts(p), "**") for p in patterns if not _has_magic(p)]
+    compiled += [(*_glob_parts(p), "**") for p in patterns if not glob.has_magic(p)]
     for entry in artifacts:
         parts = tuple(entry.path.split("/"))
         if not any(_matches(pattern, parts) for pattern in compiled):
             return entry.path
     return None
-
-
-def _has_magic(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
 
 
 def _glob_parts(pattern: str) -> tuple[str, ...]:
