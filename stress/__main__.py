@@ -7,7 +7,7 @@ import sys
 
 # Program name -> module with a ``main(argv) -> int``; imported lazily so that one broken
 # program does not stop the others from running.
-PROGRAMS = {"bench": "stress.bench.run", "faults": "stress.faults.suite"}
+PROGRAMS = {"ab": "stress.ab", "bench": "stress.bench.run", "faults": "stress.faults.suite"}
 
 
 def main(argv: list[str]) -> int:
