@@ -11,9 +11,11 @@ medians: these machines are too noisy for figures taken minutes apart.
     python -m stress ab --repo /tmp/bench300/repo-ours --reps 15 --args "--ls" head /tmp/old/src
 
 A variant is ``head`` (the qik on PATH), a ``src`` folder of another checkout (run with
-``PYTHONPATH`` pointing at it), or ``xargs=FILE`` (``xargs -0 -P N -I CMD sh -c CMD`` over
-the NUL-separated lines of FILE). ``--cold`` moves the repository's ``._qik`` aside
-before each qik run (into ``--trash``, deleted at the end, outside the timing).
+``PYTHONPATH`` pointing at it), ``xargs=FILE`` (``xargs -0 -P N -I CMD sh -c CMD`` over
+the NUL-separated lines of FILE), or ``spawn=FILE`` (the same lines run by N Python
+processes that do nothing else: ``stress/spawn_floor.py``). ``--cold`` moves the
+repository's ``._qik`` aside before each qik run (into ``--trash``, deleted at the end,
+outside the timing).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m stress ab")
-    parser.add_argument("variants", nargs="+", help="head, a src folder, or xargs=FILE")
+    parser.add_argument("variants", nargs="+", help="head, a src folder, xargs=FILE or spawn=FILE")
     parser.add_argument("--repo", type=Path, required=True)
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--args", default="", help="qik's arguments, e.g. '--ls'")
@@ -67,6 +69,10 @@ def _run(variant: str, opts: argparse.Namespace, qik: str, trash: Path) -> float
     if variant.startswith("xargs="):
         lines = variant.removeprefix("xargs=")
         command = ["sh", "-c", f"xargs -0 -P {opts.workers} -I CMD sh -c CMD < {lines}"]
+    elif variant.startswith("spawn="):
+        floor = Path(__file__).with_name("spawn_floor.py")
+        lines = variant.removeprefix("spawn=")
+        command = [sys.executable, str(floor), lines, str(opts.workers)]
     else:
         if variant != "head":
             env["PYTHONPATH"] = variant

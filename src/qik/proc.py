@@ -66,8 +66,8 @@ class Finished:
 def run_shell(
     line: str,
     *,
-    cwd: Path,
-    out_path: Path,
+    cwd: str | Path,
+    out_path: str | Path,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     out_fd: int | None = None,
@@ -83,6 +83,7 @@ def run_shell(
     start = time.monotonic()
     fd = out_fd
     if fd is None:
+        out_path = Path(out_path)
         _ensure_dir(out_path.parent)
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     pid = None
@@ -123,7 +124,7 @@ def _ensure_dir(path: Path) -> None:
         _MADE_DIRS.add(path)
 
 
-def _spawn(line: str, cwd: Path, out_fd: int, env: Mapping[str, str]) -> int:
+def _spawn(line: str, cwd: str | Path, out_fd: int, env: Mapping[str, str]) -> int:
     """Start ``sh -c line`` in a session of its own, output to ``out_fd``, stdin closed.
 
     posix_spawn costs a third of what subprocess.Popen's fork does from a big process,

@@ -279,13 +279,9 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     started = time.time_ns()
     try:
         done = run_shell(
-            req.exec,
-            cwd=Path(req.root),
-            out_path=Path(output),
-            env=env,
-            timeout=req.timeout,
-            out_fd=fd,
+            req.exec, cwd=req.root, out_path=output, env=env, timeout=req.timeout, out_fd=fd
         )
+        log = _small_log(fd) if req.settle_path and not early else None
     except _Stopped as stopped:  # the command is stopped: nothing to store, no more work
         _die_of(stopped.signum)
         raise
@@ -293,7 +289,6 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
         _await_the_end()
     finally:
         os.close(fd)
-    log = _small_log(output) if req.settle_path and not early else None
     outcome = ColdOutcome(
         req.name, done.exit_code, done.duration, done.timed_out, False, early, log
     )
@@ -357,16 +352,23 @@ def _claim_number(folder: Path) -> str:
     return ""
 
 
-def _small_log(output: str) -> bytes | None:
-    """The command's whole output, if it is at most ``INLINE_MAX`` bytes."""
+def _small_log(fd: int) -> bytes | None:
+    """The command's whole output, if it is at most ``INLINE_MAX`` bytes: read from the
+    descriptor it was written to (opening the file again by name cost more than that)."""
     from qik.store.manifest import INLINE_MAX
 
+    chunks: list[bytes] = []
+    size = 0
     try:
-        with open(output, "rb") as f:
-            data = f.read(INLINE_MAX + 1)
+        while size <= INLINE_MAX:
+            chunk = os.pread(fd, INLINE_MAX + 1 - size, size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
     except OSError:
         return None
-    return data if len(data) <= INLINE_MAX else None
+    return b"".join(chunks) if size <= INLINE_MAX else None
 
 
 def _settled(req: ColdRequest, output: str, outcome: ColdOutcome) -> ColdOutcome:
@@ -387,7 +389,8 @@ def _output(req: ColdRequest) -> tuple[str, int, tuple[str, ...]]:
     temporary file if that can't be created (``._qik`` out of space or inodes): the
     command runs regardless, and a warning says where its output went."""
     output = req.out_path
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    # Read and write: a small log is read back through the same descriptor.
+    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
         try:
             return output, os.open(req.out_path, flags, 0o666), ()
