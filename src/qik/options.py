@@ -84,6 +84,8 @@ def _convert(name: str, value: object, source: str) -> object:
             return _in_range(name, int(str(value)), source)
         if name == "cache_status" and value not in get_args(CacheStatus):
             raise ValueError
+        if name == "cache_when" and value not in _CACHE_WHEN:
+            raise ValueError
         return str(value)
     except ValueError:
         raise QikError(
@@ -93,10 +95,15 @@ def _convert(name: str, value: object, source: str) -> object:
         ) from None
 
 
+_CACHE_WHEN = ("success", "failed", "finished")
+
+
 def _expected(name: str, kind: str) -> str:
     """What an option's value looks like, in words."""
     if name == "cache_status":
         return "warm or cold"
+    if name == "cache_when":
+        return "success, failed or finished"
     if name in _LIST_FIELDS:
         return "a comma-separated list"
     if kind.startswith("bool"):

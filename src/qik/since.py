@@ -31,7 +31,7 @@ from qik.graph.dag import Dag
 from qik.graph.expand import Runnable, expand
 from qik.plan import Fingerprint, fingerprint
 
-__all__ = ["base_revision", "changed_since"]
+__all__ = ["base_revision", "changed_since", "with_strict_downstream"]
 
 MakeEnv = Callable[[Project, FileIndex], DepEnv]
 
@@ -116,9 +116,9 @@ def changed_since(
         fp_now = fingerprint(runnable, env_now, with_upstream=False)
         if quick.is_unchanged(runnable, then, fp_now):
             continue  # most runnables: no file they cover moved, nothing in them changed
-        if _differs(fp_now, then, base_index, make_env, project):
+        if _differs(fp_now, then, base_index, make_env, base_project or project):
             changed.add(name)
-    return _with_strict_downstream(dag, changed, scope) & wanted
+    return with_strict_downstream(dag, changed, scope) & wanted
 
 
 def _with_upstream(dag: Dag, names: set[str]) -> set[str]:
@@ -174,10 +174,12 @@ def _differs(
     then: Runnable,
     base_index: FileIndex,
     make_env: MakeEnv,
-    project: Project,
+    base_project: Project,
 ) -> bool:
+    """Does the runnable's own fingerprint now differ from the one it had at the base,
+    computed with the base's config (its ``[pydist] versions`` pins included)?"""
     covered = {d.label: d.files for d in fp_now.deps if d.label.startswith("pygraph:")}
-    env_then = make_env(project, base_index)
+    env_then = make_env(base_project, base_index)
     env_then.pygraph = _pygraph_at(covered, base_index)
     fp_then = fingerprint(then, env_then, with_upstream=False)
     return fp_now.dep_hash != fp_then.dep_hash
@@ -239,7 +241,9 @@ def _ctx_environ(project: Project) -> dict[str, str]:
     return env
 
 
-def _with_strict_downstream(dag: Dag, changed: set[str], candidates: set[str]) -> set[str]:
+def with_strict_downstream(dag: Dag, changed: set[str], candidates: set[str]) -> set[str]:
+    """``changed``, and the candidates downstream of one of them through ``strict``
+    command deps (transitively)."""
     strict_down: dict[str, list[str]] = {}
     for name in candidates:
         for dep in dag.runnables[name].upstream:

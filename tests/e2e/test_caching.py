@@ -304,7 +304,9 @@ def test_a_directory_artifact_is_every_file_below_it(
 ) -> None:
     toml = (
         '[commands.cov]\nexec = "mkdir -p htmlcov/sub && echo a > htmlcov/index.html'
-        ' && echo b > htmlcov/sub/x.css"\ndeps = ["in.txt"]\nartifacts = ["htmlcov"]\n'
+        " && echo b > htmlcov/sub/x.css && echo c > htmlcov/.gitignore"
+        ' && mkdir -p htmlcov/.d && echo d > htmlcov/.d/e"\ndeps = ["in.txt"]\n'
+        'artifacts = ["htmlcov"]\n'
     )
     root = make_repo({"qik.toml": toml, "in.txt": "1"})
     first = qik(root)
@@ -313,3 +315,6 @@ def test_a_directory_artifact_is_every_file_below_it(
     assert "replayed" in qik(root).stdout
     assert (root / "htmlcov/index.html").read_text() == "a\n"
     assert (root / "htmlcov/sub/x.css").read_text() == "b\n"
+    # The directory whole: dotfiles too (``*`` would skip them).
+    assert (root / "htmlcov/.gitignore").read_text() == "c\n"
+    assert (root / "htmlcov/.d/e").read_text() == "d\n"

@@ -333,6 +333,16 @@ def test_unknown_command_and_module(modules_repo: Path, qik: Qik) -> None:
     assert module.returncode == 2 and "error[unknown-module]" in module.stderr
 
 
+def test_options_before_a_meta_command_are_its_own(modules_repo: Path, qik: Qik) -> None:
+    assert qik(modules_repo, "lint").returncode == 0
+    listed = qik(modules_repo, "-p", "default", ":cache", "ls")
+    assert listed.returncode == 0 and "lint@a" in listed.stdout, listed.stderr
+    explained = qik(modules_repo, "-p", "default", ":explain", "lint@a")
+    assert explained.returncode == 0 and "warm" in explained.stdout, explained.stderr
+    named = qik(modules_repo, "lint", ":cache")  # a name before it: not an option
+    assert named.returncode == 2 and "error[unknown-command]" in named.stderr
+
+
 def test_cycle_error_names_the_cycle(make_repo: Callable[..., Path], qik: Qik) -> None:
     toml = (
         "[commands.x]\nexec = 'a'\ndeps = [{type = 'command', name = 'y'}]\n"

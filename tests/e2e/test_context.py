@@ -101,6 +101,18 @@ def test_qik_values_are_this_runs_options(make_repo: Callable[..., Path], qik: Q
     assert "w=[3] c=[repo]" in qik(root, "-n", "3", env={"QIK__CACHE": "repo"}).stdout
 
 
+def test_meta_commands_render_qik_values_as_the_run_did(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """``:cache ls`` and ``:explain`` with ``-p`` see the result a ``-p`` run stored."""
+    toml = '[commands.c]\nexec = "echo {ctx.qik.workers} {ctx.qik.profile}"\ndeps = ["x"]\n'
+    root = make_repo({"qik.toml": toml + "[ctx.ci.qik]\nworkers = 3\n", "x": ""})
+    assert qik(root, "-p", "ci").returncode == 0
+    listed = qik(root, ":cache", "-p", "ci", "ls")
+    assert "warm" in listed.stdout and "cold" not in listed.stdout, listed.stdout
+    assert "warm" in qik(root, ":explain", "-p", "ci", "c").stdout
+
+
 def test_an_unknown_qik_value_is_an_error(make_repo: Callable[..., Path], qik: Qik) -> None:
     """A typo must not become an empty string: {ctx.qik.arch} keeps architectures apart."""
     toml = '[commands.x]\nexec = "echo"\ndeps = [{type = "const", val = "{ctx.qik.acrh}"}]\n'

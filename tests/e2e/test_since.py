@@ -76,6 +76,20 @@ def test_config_edits(make_repo: Callable[..., Path], qik: Qik) -> None:
     assert _since(qik, root) == ["new"]
 
 
+def test_pydist_pin_edits(make_repo: Callable[..., Path], qik: Qik) -> None:
+    """A ``[pydist] versions`` pin is compared as configured at the base (it was taken
+    from today's config at both revisions: never a change)."""
+    toml = '[pydist]\nversions = {foo = "1.0"}\n[commands.pin]\nexec = "echo pin"\n'
+    toml += 'deps = [{type = "pydist", name = "foo"}]\n[commands.other]\nexec = "echo o"\n'
+    toml += 'deps = ["f.txt"]\n'
+    root = make_repo({"qik.toml": toml, "f.txt": ""})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "qik.toml").write_text(toml.replace('"1.0"', '"2.0"'))
+    assert _since(qik, root) == ["pin"]  # uncommitted
+    git(root, "commit", "-qam", "bump foo")
+    assert _since(qik, root) == ["pin"]
+
+
 def test_upstream_join_without_isolated(make_repo: Callable[..., Path], qik: Qik) -> None:
     root = _repo(make_repo)
     (root / "docs/i.md").write_text("docs\n")

@@ -90,3 +90,41 @@ def test_watch_without_watchfiles_says_what_to_install(
     assert "watch-not-installed" in out.stderr and "qik[watch]" in out.stderr
     assert "Traceback" not in out.stderr
     assert not count.exists()
+
+
+def test_watch_follows_strict_command_deps_only(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    """As CONFIG.md says of ``strict``: when ``up`` is selected by ``--watch``, a strict
+    downstream runnable is too; a non-strict one re-runs only for its own inputs."""
+    up, down, strict = tmp_path / "up", tmp_path / "down", tmp_path / "strict"
+    toml = f"""
+        [commands.up]
+        exec = "echo up >> {up}"
+        deps = ["up.txt"]
+        [commands.down]
+        exec = "echo down >> {down}"
+        deps = ["down.txt", {{type = "command", name = "up"}}]
+        [commands.strictdown]
+        exec = "echo strict >> {strict}"
+        deps = ["down.txt", {{type = "command", name = "up", strict = true}}]
+        """
+    root = make_repo({"qik.toml": toml, "up.txt": "", "down.txt": ""})
+    proc = subprocess.Popen(
+        [QIK, "--watch"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert _wait_for(lambda: (_count(up), _count(down), _count(strict)) == (1, 1, 1), 20)
+        time.sleep(0.5)
+        (root / "up.txt").write_text("changed\n")
+        assert _wait_for(lambda: _count(up) == 2 and _count(strict) == 2, 5)
+        time.sleep(1.0)
+        assert _count(down) == 1, "a non-strict downstream runnable is not selected"
+        (root / "down.txt").write_text("changed\n")
+        assert _wait_for(lambda: _count(down) == 2 and _count(strict) == 3, 5)
+        assert _count(up) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143, "SIGTERM ends a watch with 143, as it ends a run"
+    assert "Traceback" not in err

@@ -51,7 +51,7 @@ def _guarded(fn: Callable[[], int]) -> int:
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)
         # Skip interpreter teardown: pool threads of a killed pool only add noise.
-        os._exit(143 if isinstance(exc, Terminated) else 130)
+        os._exit(143 if isinstance(exc, Terminated) or _TERMINATED else 130)
     except Exception:
         import traceback
 
@@ -60,14 +60,20 @@ def _guarded(fn: Callable[[], int]) -> int:
         return 70  # EX_SOFTWARE: not the user's mistake
 
 
+# Set by SIGTERM: code that catches any exception a signal handler raises (watchfiles
+# turns it into KeyboardInterrupt) still ends qik with 143.
+_TERMINATED: list[bool] = []
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    _TERMINATED.append(True)
     raise Terminated()
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     _printable_everywhere()
-    argv = sys.argv[1:]
+    argv = _meta_first(sys.argv[1:])
     if argv and argv[0].startswith(":"):
         from qik.cli.meta import run_meta
 
@@ -84,6 +90,19 @@ def main() -> None:
         sys.stderr.flush()
         os._exit(code)
     _leave(code)
+
+
+def _meta_first(argv: list[str]) -> list[str]:
+    """``qik -p ci :cache ls`` as ``qik :cache -p ci ls``: options given before a meta
+    command are its own (only options: ``qik lint :cache`` stays an unknown name)."""
+    if not argv or not argv[0].startswith("-"):
+        return argv
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith(":") and len(arg) > 1:
+            return [arg, *argv[:i], *argv[i + 1 :]]
+    return argv
 
 
 def _leave(code: int) -> NoReturn:

@@ -77,6 +77,26 @@ def _parser() -> argparse.ArgumentParser:
 # -- ls -------------------------------------------------------------------------------
 
 
+# Options that select runnables, force them, or say what to print: a listing of every
+# runnable's status leaves them at their defaults.
+_SELECTING = (
+    "modules",
+    "spaces",
+    "tags",
+    "caches",
+    "isolated",
+    "force",
+    "ls",
+    "json",
+    "fail",
+    "since",
+    "cache_status",
+    "watch",
+    "shard",
+    "report",
+)
+
+
 def _ls(opts: argparse.Namespace) -> int:
     from qik.options import Options, merge_options
     from qik.runner import make_plan
@@ -84,12 +104,15 @@ def _ls(opts: argparse.Namespace) -> int:
     project = _project(opts.profile)
     # The profile's (or QIK__CACHE's) default cache decides where results go, as in a run;
     # the options that select or force do not apply to a listing of every runnable.
-    merged = merge_options({}, project.qik_options, project.profile or "default")
-    options = Options(
+    # The rest ({ctx.qik.OPTION} in an exec line: the workers, the profile) as in a run.
+    merged = merge_options(
+        {"profile": opts.profile}, project.qik_options, project.profile or "default"
+    )
+    every = Options()
+    options = dataclasses.replace(
+        merged,
+        **{name: getattr(every, name) for name in _SELECTING},
         commands=tuple(opts.names),
-        default_cache=merged.default_cache,
-        cache_when=merged.cache_when,
-        cache_read_only=merged.cache_read_only,
     )
     plan = make_plan(project, options, _warn)
     rows = [_ls_row(plan.caches, plan.entries[name]) for name in plan.names]

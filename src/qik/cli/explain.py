@@ -41,9 +41,10 @@ def _explain(names: list[str], profile: str | None, as_json: bool) -> int:
     from qik.options import merge_options
     from qik.runner import make_plan
 
+    flags = {"commands": tuple(names), "profile": profile}  # as a run's, for {ctx.qik.*}
     profile = profile or os.environ.get("QIK__PROFILE")
     project = load_project(Path.cwd(), profile=profile)
-    options = merge_options({"commands": tuple(names)}, project.qik_options, profile or "default")
+    options = merge_options(flags, project.qik_options, profile or "default")
     options = dataclasses.replace(options, cache_status=None, since=None, force=False)
     plan = make_plan(project, options, _warn)
     wanted = [n for n in plan.names if n in _requested(plan, names)]

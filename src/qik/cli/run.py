@@ -75,7 +75,7 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     from qik.watch import require_watchfiles, watch_changes, watch_loop
 
     require_watchfiles()  # before the first run, not after it
-    seen: dict[str, str] = {}  # runnable -> the dep hash it last ran or replayed with
+    seen: dict[str, tuple[tuple[str, str], ...]] = {}  # runnable -> its own inputs last run
     # The error the last batch printed. Nothing is printed for a batch that ran nothing,
     # nor for the same error again: with stderr in a watched file (`qik --watch 2> log`),
     # each line qik printed was itself a change, and the watch printed it over and over.
@@ -104,26 +104,36 @@ def _watch(cwd: Path, flags: dict[str, Any], profile: str | None) -> int:
     return 0
 
 
-def _run_watched(project: Any, options: Options, seen: dict[str, str], first: bool) -> bool:
-    """Run what a change affected: cached runnables whose dep hash moved since last seen
-    (a failure re-runs only when its inputs change, not on every unrelated edit). False
-    when nothing was."""
+def _run_watched(
+    project: Any, options: Options, seen: dict[str, tuple[tuple[str, str], ...]], first: bool
+) -> bool:
+    """Run what a change affected, as ``--since`` selects: cached runnables whose own
+    inputs moved since last seen (upstream dep hashes left out), and those downstream of
+    one through a ``strict`` command dep. A failure re-runs only when its inputs change,
+    not on every unrelated edit. False when nothing ran."""
     from qik.runner import make_plan
+    from qik.since import with_strict_downstream
 
     start = time.monotonic()
     plan = make_plan(project, options, _stderr_warn())
+    own = {n: _own_inputs(plan.fingerprints[n]) for n in plan.names}
     if not first:
-        plan.names = [
-            n
-            for n in plan.names
-            if plan.entries[n].runnable.is_cached and seen.get(n) != plan.fingerprints[n].dep_hash
-        ]
+        moved = {
+            n for n in plan.names if plan.entries[n].runnable.is_cached and seen.get(n) != own[n]
+        }
+        selected = with_strict_downstream(plan.dag, moved, set(plan.names))
+        plan.names = [n for n in plan.names if n in selected]
         if not plan.names:
             return False
     # The pool stays up between batches: a change should cost the command, not a start-up.
     _execute(plan, options, start, keep_pool=True)
-    seen.update({n: plan.fingerprints[n].dep_hash for n in plan.names})
+    seen.update({n: own[n] for n in plan.names})
     return True
+
+
+def _own_inputs(fp: Any) -> tuple[tuple[str, str], ...]:
+    """A runnable's digests but those of its upstream runnables (``command:`` labels)."""
+    return tuple((d.label, d.digest) for d in fp.deps if not d.label.startswith("command:"))
 
 
 def run_once(project: Any, options: Options) -> int:

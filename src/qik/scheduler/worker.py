@@ -519,10 +519,11 @@ def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str],
     warnings: list[str] = []
     for pattern in patterns:
         matches, linked = [], []
-        expanded = pattern
         if not glob.has_magic(pattern) and os.path.isdir(root / pattern):
-            expanded = pattern.rstrip("/") + "/**"  # a directory: every file below it
-        for m in glob.glob(expanded, root_dir=root, recursive=True):
+            found_here = _below(root, pattern)  # a directory: every file below it
+        else:
+            found_here = glob.glob(pattern, root_dir=root, recursive=True)
+        for m in found_here:
             if os.path.islink(root / m):
                 linked.append(Path(m).as_posix())
             elif os.path.isfile(root / m):
@@ -534,3 +535,14 @@ def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str],
     # A link is not stored (restoring one could point a later write outside the repo).
     warnings.extend(f"artifact {link} is a symbolic link: not stored" for link in sorted(links))
     return sorted(found), warnings
+
+
+def _below(root: Path, directory: str) -> list[str]:
+    """Every path below ``root / directory`` that isn't a directory (dotfiles too: the
+    directory is stored whole), relative to ``root``; links to directories not followed."""
+    found: list[str] = []
+    for parent, dirs, files in os.walk(root / directory):
+        rel = os.path.relpath(parent, root)
+        found.extend(os.path.join(rel, name) for name in files)
+        found.extend(os.path.join(rel, d) for d in dirs if os.path.islink(os.path.join(parent, d)))
+    return found
