@@ -501,8 +501,9 @@ def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
 def _parsed_inputs(root: str, inputs: str) -> tuple[tuple[str, str], ...]:
     """(digest, absolute path) of each line of an inputs listing: the runnables of a
     module share one, so it is parsed once."""
+    prefix = root.rstrip("/") + "/"  # paths are repo-relative, posix: no os.path.join
     pairs = (line.partition(" ") for line in inputs.splitlines())
-    return tuple((digest, os.path.join(root, path)) for digest, _, path in pairs)
+    return tuple((digest, prefix + path) for digest, _, path in pairs)
 
 
 def encode_inputs(files: Iterable[tuple[str, str]]) -> str:
