@@ -7,7 +7,12 @@ import sys
 
 # Program name -> module with a ``main(argv) -> int``; imported lazily so that one broken
 # program does not stop the others from running.
-PROGRAMS = {"ab": "stress.ab", "bench": "stress.bench.run", "faults": "stress.faults.suite"}
+PROGRAMS = {
+    "ab": "stress.ab",
+    "bench": "stress.bench.run",
+    "faults": "stress.faults.suite",
+    "worker": "stress.worker_cost",
+}
 
 
 def main(argv: list[str]) -> int:
