@@ -13,6 +13,7 @@ __all__ = [
     "GraphError",
     "QikError",
     "SelectionError",
+    "usage_error",
 ]
 
 DOCS_URL = "https://qik.build/errors"
@@ -63,3 +64,8 @@ class CacheError(QikError):
     """A cache operation the user asked for explicitly could not be done."""
 
     code = "cache-error"
+
+
+def usage_error(prog: str, message: str) -> QikError:
+    """A command line qik can't parse (an unknown option, a missing value)."""
+    return QikError(message, code="usage", hint=f"`{prog} --help` lists what it takes")

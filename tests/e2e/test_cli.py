@@ -343,6 +343,27 @@ def test_options_before_a_meta_command_are_its_own(modules_repo: Path, qik: Qik)
     assert named.returncode == 2 and "error[unknown-command]" in named.stderr
 
 
+def test_qik_0_2_module_command_names_in_listings_and_explain(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """``bb.lint``, qik 0.2's name of the module-level command ``bb/lint``, selects it
+    everywhere, not only in a run (``:explain bb.lint`` printed nothing, exit 0)."""
+    toml = '[commands.lint]\nexec = "echo lint"\ndeps = ["x.py"]\n'
+    root = make_repo({"qik.toml": 'modules = ["bb"]\n', "bb/qik.toml": toml, "bb/x.py": ""})
+    assert qik(root, "bb.lint", "--ls").stdout == "bb/lint\n"
+    assert qik(root, "bb.lint").returncode == 0
+    explained = qik(root, ":explain", "bb.lint")
+    assert explained.returncode == 0 and explained.stdout.startswith("bb/lint: warm")
+
+
+def test_usage_errors_are_coded(modules_repo: Path, qik: Qik) -> None:
+    for args in (["--bogus"], ["-n"], [":cache", "frob"], [":graph", "--format", "svg"]):
+        out = qik(modules_repo, *args)
+        assert out.returncode == 2, args
+        assert "error[usage]" in out.stderr and "docs/errors.md#usage" in out.stderr, args
+        assert "Traceback" not in out.stderr
+
+
 def test_cycle_error_names_the_cycle(make_repo: Callable[..., Path], qik: Qik) -> None:
     toml = (
         "[commands.x]\nexec = 'a'\ndeps = [{type = 'command', name = 'y'}]\n"

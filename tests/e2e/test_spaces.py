@@ -147,6 +147,8 @@ def test_root_selects_its_space_without_building(
     assert everything.stdout == "show\nshow-other\n"
     named = qik(repo, "space.lock", "--ls", env=uv_env)
     assert named.stdout == "space.lock@default\nspace.lock@other\n"
+    old_name = qik(repo, "uv.lock", "--ls", env=uv_env)  # qik 0.2's name
+    assert old_name.stdout == named.stdout, old_name.stderr
     chosen = qik(repo / "other", "-s", "default", "--ls", env=uv_env)
     assert chosen.stdout == "show\n"
     assert not (repo / "._qik" / "venv").exists()  # listing needs no environment

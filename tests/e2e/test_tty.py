@@ -67,6 +67,15 @@ def test_live_view_shows_failures_whole(make_repo: Callable[..., Path]) -> None:
     assert "Traceback" not in out
 
 
+def test_quiet_on_a_tty_draws_nothing_but_failures(make_repo: Callable[..., Path]) -> None:
+    """``-v 0``: no live view, no summary; a failed runnable still gets its line."""
+    toml = '[commands.ok]\nexec = "echo fine"\n[commands.bad]\nexec = "exit 3"\n'
+    code, out = _run_on_a_tty(make_repo({"qik.toml": toml}), "-n", "2", "-v", "0")
+    assert code == 1
+    assert "✗ bad" in out and "exit code 3" in out
+    assert "ok" not in out and "qik:" not in out and "\x1b[" not in out, out
+
+
 def test_verbose_live_view_shows_successes(make_repo: Callable[..., Path]) -> None:
     toml = '[commands.ok]\nexec = "echo fine-output"\n[commands.ok2]\nexec = "echo two"\n'
     code, out = _run_on_a_tty(make_repo({"qik.toml": toml}), "-n", "2", "-v", "2")

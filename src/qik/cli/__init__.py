@@ -261,10 +261,18 @@ def run_typer(typer_app: typer.Typer, argv: list[str], prog: str) -> int:
     except Abort:  # click's spelling of Ctrl-C
         raise KeyboardInterrupt from None
     except TyperException as exc:  # usage errors (click's ClickException): exit 2
+        code = int(getattr(exc, "exit_code", 2))
+        message = getattr(exc, "format_message", None)
+        if code == 2 and message is not None:  # a usage error: coded, as every mistake is
+            from qik.errors import usage_error
+
+            sys.stdout.flush()
+            print(usage_error(prog, message()).render(), file=sys.stderr)
+            return code
         show = getattr(exc, "show", None)
         if show is not None:
             show()
-        return int(getattr(exc, "exit_code", 2))
+        return code
     if code == 130:  # typer's spelling of Ctrl-C: a run itself never returns 130
         raise KeyboardInterrupt
     return code if isinstance(code, int) else 0

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+from qik.cli.parser import Parser
 from qik.errors import CacheError, QikError
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def cache_main(argv: list[str]) -> int:
     return handler(opts)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qik :cache", description="Inspect and maintain caches.")
+def _parser() -> Parser:
+    parser = Parser(prog="qik :cache", description="Inspect and maintain caches.")
     parser.add_argument("-p", "--profile", help="context profile (for {ctx.*} in [caches])")
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     ls = sub.add_parser("ls", help="runnables, their status and where their result lives")

@@ -47,7 +47,7 @@ def _explain(names: list[str], profile: str | None, as_json: bool) -> int:
     options = merge_options(flags, project.qik_options, profile or "default")
     options = dataclasses.replace(options, cache_status=None, since=None, force=False)
     plan = make_plan(project, options, _warn)
-    wanted = [n for n in plan.names if n in _requested(plan, names)]
+    wanted = _requested(plan, names)
     previous = _previous_results(plan, wanted)
     for name in wanted:
         text = _render_json if as_json else _render
@@ -55,9 +55,16 @@ def _explain(names: list[str], profile: str | None, as_json: bool) -> int:
     return 0
 
 
-def _requested(plan: Any, names: list[str]) -> set[str]:
+def _requested(plan: Any, names: list[str]) -> list[str]:
+    """The planned runnables ``names`` stand for (qik 0.2's names too), in the order the
+    names were given, each once."""
+    from qik.graph.dag import resolved_name
+
     runnables = plan.dag.runnables
-    return {n for n in runnables if n in names or runnables[n].command in names}
+    wanted: dict[str, None] = {}
+    for asked in (resolved_name(plan.dag, name) for name in names):
+        wanted.update((n, None) for n in plan.names if asked in (n, runnables[n].command))
+    return list(wanted)
 
 
 def _previous_results(plan: Any, names: list[str]) -> dict[str, Any]:

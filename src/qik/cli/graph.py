@@ -8,13 +8,14 @@ The ``pygraph.check@SPACE`` runnables run ``python -m qik.cli.graph --check SPAC
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from qik.cli.parser import Parser
 
 if TYPE_CHECKING:
     from qik.config.schema import Project
@@ -27,8 +28,8 @@ __all__ = ["main", "run_check", "run_graph"]
 FORMATS = ("text", "dot", "mermaid", "json")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> Parser:
+    parser = Parser(
         prog="qik :graph",
         description="Print the runnable DAG, or what a Python module depends on.",
     )

@@ -166,8 +166,11 @@ class _StderrWarn:
 
 
 def _list(plan: Any, options: Options) -> int:
+    from qik.graph.dag import resolved_name
+
     names = plan.listed if plan.listed is not None else plan.names
-    names = [name for name in names if _is_shown(plan.dag.runnables[name], options)]
+    asked = {resolved_name(plan.dag, name) for name in options.commands}
+    names = [name for name in names if _is_shown(plan.dag.runnables[name], asked)]
     if options.json:
         rows = [
             {
@@ -191,9 +194,9 @@ def _list(plan: Any, options: Options) -> int:
     return 1 if options.fail and names else 0
 
 
-def _is_shown(runnable: Any, options: Options) -> bool:
+def _is_shown(runnable: Any, asked: set[str]) -> bool:
     """A space's lock and sync are listed only when named: they are how, not what."""
-    return not runnable.internal or bool({runnable.name, runnable.command} & {*options.commands})
+    return not runnable.internal or bool({runnable.name, runnable.command} & asked)
 
 
 def _shard_fields(plan: Any, name: str, options: Options) -> dict[str, Any]:
@@ -253,7 +256,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         console = StreamConsole(run.write_log, options.verbosity)
         console.github = os.environ.get("GITHUB_ACTIONS") == "true"
         run.tails_output = True
-    elif sys.stdout.isatty() and os.environ.get("CI") is None:
+    elif sys.stdout.isatty() and os.environ.get("CI") is None and options.verbosity > 0:
         console = LiveConsole(run.write_log, options.verbosity)
         run.worker_settles = True
     else:

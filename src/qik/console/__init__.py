@@ -126,6 +126,9 @@ class BaseConsole:
     def finished(self, result: Result) -> None:
         for warning in result.warnings:
             self.warn(warning)
+        if self.verbosity == 0 and result.status == "failed":  # quiet, but not about that
+            self.out.flush()
+            print(f"── {describe(result)}", file=self.err, flush=True)
 
     def close(self, results: Mapping[str, Result], wall: float) -> None:
         if self.verbosity > 0:

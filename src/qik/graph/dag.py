@@ -12,7 +12,16 @@ from qik.config.refs import NO_CACHE
 from qik.errors import GraphError, SelectionError
 from qik.graph.expand import Runnable
 
-__all__ = ["Dag", "Selector", "build_dag", "dotted_alias", "named", "select", "with_upstream"]
+__all__ = [
+    "Dag",
+    "Selector",
+    "build_dag",
+    "dotted_alias",
+    "named",
+    "resolved_name",
+    "select",
+    "with_upstream",
+]
 
 
 @dataclass(frozen=True)
@@ -182,16 +191,25 @@ def dotted_alias(name: str, known: Iterable[str]) -> str:
 _OLD_NAMES = {"uv.lock": "space.lock", "uv.install": "space.sync"}
 
 
+def resolved_name(dag: Dag, name: str, commands: set[str] | None = None) -> str:
+    """The command or runnable a name given on the command line stands for: itself, or
+    what qik 0.2 called ``uv.lock`` or ``module.command``."""
+    if commands is None:
+        commands = {r.command for r in dag.runnables.values()}
+    if name in dag.runnables or name in commands:
+        return name
+    command, at, module = name.partition("@")
+    name = _OLD_NAMES.get(command, command) + at + module
+    return dotted_alias(name, {*dag.runnables, *commands})
+
+
 def _by_names(dag: Dag, names: Sequence[str]) -> set[str]:
     if not names:
         return {n for n, r in dag.runnables.items() if not r.hidden}
     chosen: set[str] = set()
     commands = {r.command for r in dag.runnables.values()}
     for name in names:
-        if name not in dag.runnables and name not in commands:
-            command, at, module = name.partition("@")
-            name = _OLD_NAMES.get(command, command) + at + module
-            name = dotted_alias(name, {*dag.runnables, *commands})
+        name = resolved_name(dag, name, commands)
         matches = {n for n, r in dag.runnables.items() if name in (n, r.command) or n == name}
         if not matches:
             raise SelectionError(
