@@ -15,7 +15,8 @@ import tempfile
 from multiprocessing import get_context
 
 
-def _run_share(lines: list[str], out: str) -> None:
+def run_lines(lines: list[str], out: str) -> None:
+    """Run each line with ``sh -c``, one after the other, output to the file ``out``."""
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
     context = get_context("fork")
     with tempfile.TemporaryDirectory() as outs:
         procs = [
-            context.Process(target=_run_share, args=(lines[i::workers], f"{outs}/{i}"))
+            context.Process(target=run_lines, args=(lines[i::workers], f"{outs}/{i}"))
             for i in range(workers)
         ]
         for proc in procs:

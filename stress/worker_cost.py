@@ -99,18 +99,9 @@ def _unchecked(request: Any, started_ns: int) -> bool:
 
 
 def _spawn_all(requests: list[Any]) -> None:
-    fd = os.open(os.devnull, os.O_WRONLY)
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_DUP2, fd, 1),
-        (os.POSIX_SPAWN_DUP2, fd, 2),
-    ]
-    for request in requests:
-        pid = os.posix_spawn(
-            "/bin/sh", ["/bin/sh", "-c", request.exec], os.environ, file_actions=actions
-        )
-        os.waitpid(pid, 0)
-    os.close(fd)
+    from stress.spawn_floor import run_lines
+
+    run_lines([request.exec for request in requests], os.devnull)
 
 
 def _cpu_per(run: Callable[[], None], count: int) -> float:
