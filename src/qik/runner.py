@@ -31,7 +31,7 @@ from qik.plan import Fingerprint, PlanEntry, fingerprint, fingerprint_all, plan_
 from qik.scheduler.run import Job, Result
 from qik.spaces import is_built, space_envs, space_source
 from qik.store.cas import ObjectCorrupt, ObjectMissing, Store
-from qik.store.manifest import Manifest
+from qik.store.manifest import Manifest, ManifestInvalid
 from qik.store.paths import StoreError
 
 if TYPE_CHECKING:
@@ -689,8 +689,6 @@ class Run:
             if not isinstance(exc, MirrorMiss):
                 self._unusable(name, entry.source, exc)
             return None
-        if entry.source == "local" and entry.runnable.cache == "repo":
-            self._backfill_repo(entry.runnable, manifest)
         self._replayed[name] = log
         return Result(
             name,
@@ -703,20 +701,39 @@ class Run:
             touched_files=touched,
         )
 
-    def _backfill_repo(self, runnable: Runnable, manifest: Manifest) -> None:
-        """A local hit the repo cache lacks (the command moved to ``cache = "repo"`` after
-        it ran, or the repo cache was cleared) goes there too, as a run would have put it:
-        else a clone of the commit would find it cold. One ``stat`` when it is there."""
+    def settle_repo_cache(self, results: Mapping[str, Result]) -> None:
+        """At the end of a run, every repo-cached runnable that replayed or ran has its
+        result in the repo cache, or a clone of the commit would find it cold. A local
+        hit the repo cache lacks (the command moved to ``cache = "repo"`` after it ran,
+        or the repo cache was cleared) goes there, and so does a result two identical
+        runnables share (one dep hash, one manifest): pruned as the older result of the
+        one that changed, it is put back under the name of the one that still uses it.
+        One ``stat`` a repo-cached runnable when all is there."""
         from qik.store.cas import manifest_key
-        from qik.store.mirrors.publish import publish
         from qik.store.mirrors.spec import RepoMirror
 
-        mirrors = self.plan.caches.mirrors(runnable)  # none when --cache-read-only
-        repo = [m for m in mirrors if isinstance(m, RepoMirror)]
-        if not repo or os.path.isfile(os.path.join(repo[0].path, manifest_key(manifest.dep_hash))):
-            return
-        for warning in publish(self.plan.caches.local, manifest, repo):
-            self._warn(warning)
+        plan = self.plan
+        for name, result in results.items():
+            runnable = plan.dag.runnables[name]
+            if runnable.cache != "repo" or result.status not in ("ran", "replayed", "failed"):
+                continue
+            dep_hash = plan.fingerprints[name].dep_hash
+            mirrors = plan.caches.mirrors(runnable)  # none when --cache-read-only
+            repo = [m for m in mirrors if isinstance(m, RepoMirror)]
+            if not repo or os.path.isfile(os.path.join(repo[0].path, manifest_key(dep_hash))):
+                continue
+            try:
+                manifest = plan.caches.local.read_manifest(dep_hash)
+            except (OSError, StoreError, ManifestInvalid):
+                manifest = None
+            if manifest is None:
+                continue  # not stored (a failure, an unstored result): nothing to settle
+            if manifest.runnable != name:
+                manifest = dataclasses.replace(manifest, runnable=name, signature=None)
+            from qik.store.mirrors.publish import publish  # git: only to write
+
+            for warning in publish(plan.caches.local, manifest, repo):
+                self._warn(warning)
 
     def _unusable(self, name: str, source: str | None, exc: Exception) -> None:
         if source in (None, "local"):

@@ -226,6 +226,31 @@ def test_a_clone_that_only_replays_keeps_qik_local_store_out_of_git(
     assert git(clone, "status", "--porcelain") == ""
 
 
+def test_identical_runnables_keep_their_shared_result_in_the_repo_cache(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    """Two runnables with one dep hash share one manifest. When one changes, the repo
+    cache prunes its older results: the one the other still uses must stay, or a fresh
+    clone finds that one cold (the CI guide's ``--cache repo --cache-status cold --fail``
+    check failed)."""
+    toml = (
+        '[commands.a1]\nexec = "echo hi"\ndeps = ["x"]\ncache = "repo"\n'
+        '[commands.a2]\nexec = "echo hi"\ndeps = ["x"]\ncache = "repo"\n'
+    )
+    root = make_repo({"qik.toml": toml, "x": "1"})
+    assert qik(root, "a2").returncode == 0  # the shared manifest names a2
+    assert "2 replayed" in qik(root).stdout
+    a2 = toml.rindex("echo hi")
+    (root / "qik.toml").write_text(f"{toml[:a2]}echo hi2{toml[a2 + len('echo hi') :]}")
+    assert qik(root).returncode == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "a2 changed")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    check = qik(clone, "--cache", "repo", "--cache-status", "cold", "--ls", "--fail")
+    assert (check.returncode, check.stdout) == (0, ""), check.stdout + check.stderr
+
+
 def test_a_run_leaves_a_merge_conflict_in_the_repo_cache_to_the_user(
     make_repo: Callable[..., Path], qik: Qik
 ) -> None:

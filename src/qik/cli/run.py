@@ -328,6 +328,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         from qik.proc import kill_marked
 
         kill_marked(plan.caches.run_id)
+    run.settle_repo_cache(results)
     wall = time.monotonic() - start
     console.close(results, wall)
     failed = any(r.status == "failed" for r in results.values())
