@@ -31,6 +31,11 @@ class Fingerprint:
     def digests(self) -> dict[str, str]:
         return {d.label: d.digest for d in self.deps}
 
+    def own_digests(self) -> tuple[tuple[str, str], ...]:
+        """The digests but those of upstream runnables (``command:`` labels): what
+        ``fingerprint(..., with_upstream=False)`` hashes, without hashing again."""
+        return tuple((d.label, d.digest) for d in self.deps if not d.label.startswith("command:"))
+
 
 @dataclass(frozen=True)
 class PlanEntry:

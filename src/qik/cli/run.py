@@ -116,7 +116,7 @@ def _run_watched(
 
     start = time.monotonic()
     plan = make_plan(project, options, _stderr_warn())
-    own = {n: _own_inputs(plan.fingerprints[n]) for n in plan.names}
+    own = {n: plan.fingerprints[n].own_digests() for n in plan.names}
     if not first:
         moved = {
             n for n in plan.names if plan.entries[n].runnable.is_cached and seen.get(n) != own[n]
@@ -129,11 +129,6 @@ def _run_watched(
     _execute(plan, options, start, keep_pool=True)
     seen.update({n: own[n] for n in plan.names})
     return True
-
-
-def _own_inputs(fp: Any) -> tuple[tuple[str, str], ...]:
-    """A runnable's digests but those of its upstream runnables (``command:`` labels)."""
-    return tuple((d.label, d.digest) for d in fp.deps if not d.label.startswith("command:"))
 
 
 def run_once(project: Any, options: Options) -> int:

@@ -357,18 +357,11 @@ def _small_log(fd: int) -> bytes | None:
     descriptor it was written to (opening the file again by name cost more than that)."""
     from qik.store.manifest import INLINE_MAX
 
-    chunks: list[bytes] = []
-    size = 0
     try:
-        while size <= INLINE_MAX:
-            chunk = os.pread(fd, INLINE_MAX + 1 - size, size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = os.pread(fd, INLINE_MAX + 1, 0)  # a regular file: short only at its end
     except OSError:
         return None
-    return b"".join(chunks) if size <= INLINE_MAX else None
+    return data if len(data) <= INLINE_MAX else None
 
 
 def _settled(req: ColdRequest, output: str, outcome: ColdOutcome) -> ColdOutcome:
