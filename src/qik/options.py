@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal, get_args
@@ -143,8 +144,10 @@ def _to_bool(value: object) -> bool:
 def env_options(
     environ: Mapping[str, str] | None = None, overridden: frozenset[str] = frozenset()
 ) -> dict[str, object]:
-    """``QIK__WORKERS=4`` → ``{"workers": 4}``; unknown ``QIK__`` names are errors. The
-    value of an option in ``overridden`` (given as a flag) is neither read nor checked."""
+    """``QIK__WORKERS=4`` → ``{"workers": 4}``. An unknown ``QIK__`` name is warned
+    about and ignored, as qik 0.2 ignored it: a stray variable in a CI job's environment
+    (``QIK__ARCH``, from 0.2's docs) must not stop every run. The value of an option in
+    ``overridden`` (given as a flag) is neither read nor checked."""
     environ = os.environ if environ is None else environ
     names = _field_types()
     found: dict[str, object] = {}
@@ -156,14 +159,26 @@ def env_options(
         if name in _RETIRED:
             continue
         if name not in names:
-            raise QikError(
-                f"environment variable {key} names no qik option",
-                code="unknown-option",
-                hint="options are listed by `qik --help`; unset the variable or fix its name",
-            )
+            _warn_unknown(key)
+            continue
         if name not in overridden:
             found[name] = _convert(name, value, key)
     return found
+
+
+_WARNED: set[str] = set()  # options are merged more than once a run: one warning
+
+
+def _warn_unknown(key: str) -> None:
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    print(
+        f"warning: environment variable {key} names no qik option; ignored "
+        "(options are listed by `qik --help`)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def profile_options(

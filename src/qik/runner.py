@@ -172,7 +172,9 @@ class Caches:
         conf = self.project.caches.get(name)
         if not isinstance(conf, S3CacheConf):
             return None
-        remote = resolve(conf, lambda text, where: render(text, self.project, None, where))
+        remote = resolve(
+            conf, lambda text, where: render(text, self.project, None, where, unset="")
+        )
         if not has_boto3():
             self.warn(f"cache {name!r} needs boto3: pip install 'qik[s3]'; continuing without it")
             return None

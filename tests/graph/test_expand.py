@@ -22,14 +22,19 @@ def _project(**kwargs: object) -> Project:
         ("{module.name}:{module.pyimport}", "a:a"),
         ("awk '{print $1}' ${HOME} {unknown}", "awk '{print $1}' ${HOME} {unknown}"),
         ("{ctx.token}-{ctx.project.token}", "t-t"),
-        ("{ctx.flag}", "true"),
+        ("{ctx.flag}", "True"),
+        ("{ctx.opt}", "None"),
+        ("echo ${{HOME}} {{{module.name}}}", "echo ${HOME} {a}"),
+        ("{{.State}}", "{.State}"),
+        ("awk '{print $1}' {{x}}", "awk '{print $1}' {{x}}"),
+        ("a}}b", "a}b"),
         ("{ctx.qik.arch}", arch()),
     ],
 )
 def test_render(template: str, expected: str) -> None:
     project = _project(
-        vars={"token": Var("token"), "flag": Var("flag", type="bool")},
-        ctx_values={"token": "t", "flag": True},
+        vars={"token": Var("token"), "flag": Var("flag", type="bool"), "opt": Var("opt")},
+        ctx_values={"token": "t", "flag": True, "opt": None},
         python_path="src",
     )
     assert render(template, project, Module("a", "src/a"), "test") == expected

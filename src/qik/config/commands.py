@@ -35,6 +35,7 @@ __all__ = [
     "CACHE_WHENS",
     "COMMAND_KEYS",
     "as_cache_when",
+    "as_cache_when_or_template",
     "parse_commands",
     "parse_dep",
     "parse_deps",
@@ -64,6 +65,14 @@ CACHE_WHENS: dict[str, CacheWhen] = {
 
 def as_cache_when(value: object, loc: Loc) -> CacheWhen:
     return CACHE_WHENS[choice(CACHE_WHENS)(value, loc)]
+
+
+def as_cache_when_or_template(value: object, loc: Loc) -> CacheWhen:
+    """``as_cache_when``, or a ``{ctx.*}`` template (qik 0.2 rendered it), checked once
+    rendered, when runnables are made."""
+    if isinstance(value, str) and "{ctx." in value:
+        return value  # type: ignore[return-value]  # checked by graph.expand
+    return as_cache_when(value, loc)
 
 
 def parse_commands(value: object, loc: Loc, refs: Refs, module: str | None) -> dict[str, Command]:
@@ -116,8 +125,8 @@ def _parse_command(name: str, spec: object, loc: Loc, refs: Refs, module: str | 
         exec=f.get_or("exec", as_str, ""),
         deps=f.get_or("deps", parse_deps, ()),
         artifacts=f.get_or("artifacts", _as_artifacts, ()),
-        cache=f.opt("cache", refs.cache),
-        cache_when=f.opt("cache-when", as_cache_when),
+        cache=f.opt("cache", refs.cache_or_template),
+        cache_when=f.opt("cache-when", as_cache_when_or_template),
         tags=f.get_or("tags", as_str_list, ()),
         space=f.opt("space", refs.space),
         timeout=f.opt("timeout", as_number),

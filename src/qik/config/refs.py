@@ -31,6 +31,12 @@ class Refs:
             )
         return name
 
+    def cache_or_template(self, value: object, loc: Loc) -> str:
+        """A command's or ``[defaults]``' cache, which may be a template as in qik 0.2
+        (``cache = "{ctx.bundle_cache}"``): checked once rendered, when runnables are made."""
+        name = as_str(value, loc)
+        return name if "{ctx." in name else self.cache(name, loc)
+
     def space(self, value: object, loc: Loc) -> str:
         name = as_str(value, loc)
         if name not in self.spaces:

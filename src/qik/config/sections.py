@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qik.config.commands import as_cache_when
+from qik.config.commands import as_cache_when_or_template
 from qik.config.refs import BUILTIN_CACHES, NO_CACHE, Refs
 from qik.config.schema import CacheConf, CacheWhen, PydistConf, PygraphConf, S3CacheConf, SpaceVenv
 from qik.config.spaces import parse_venv
@@ -111,8 +111,8 @@ def _parse_s3(name: str, f: Fields) -> S3CacheConf:
 def parse_defaults(value: object, loc: Loc, refs: Refs) -> Defaults:
     f = fields(value, loc, DEFAULTS_KEYS)
     return Defaults(
-        cache=f.get_or("cache", refs.cache, "local"),
-        cache_when=f.get_or("cache-when", as_cache_when, "success"),
+        cache=f.get_or("cache", refs.cache_or_template, "local"),
+        cache_when=f.get_or("cache-when", as_cache_when_or_template, "success"),
         python_path=f.get_or("python-path", as_rel_path, "."),
         venv=f.opt("venv", lambda v, at: parse_venv(v, at, refs)),
         dotenv=f.get_or("dotenv", as_strs, ()),

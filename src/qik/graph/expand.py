@@ -2,16 +2,20 @@
 
 Only ``{module.*}`` and ``{ctx.*}`` placeholders are templates; any other braces (awk
 programs, shell ``${VAR}``) pass through untouched, so a shell line never needs escaping.
+A string written for qik 0.2, whose every literal brace is doubled (``${{HOME}}``), renders
+as 0.2 rendered it: ``{{`` and ``}}`` are single braces there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qik.config.refs import NO_CACHE
+from qik.config.commands import CACHE_WHENS
+from qik.config.refs import BUILTIN_CACHES, NO_CACHE
 from qik.config.schema import (
     CacheWhen,
     Command,
@@ -31,6 +35,8 @@ from qik.spaces import uses_spaces
 __all__ = ["Runnable", "UpstreamDep", "arch", "expand", "pyimport", "render"]
 
 _TEMPLATE = re.compile(r"\{(module|ctx)((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)\}")
+# A template, a doubled brace, or a single brace (group 1 is None for the last two).
+_BRACES = re.compile(r"\{\{|\}\}|" + _TEMPLATE.pattern + r"|[{}]")
 
 
 @dataclass(frozen=True)
@@ -82,18 +88,36 @@ def arch() -> str:
     return f"{system}-{bits.get(machine, machine)}"
 
 
-def render(template: str, project: Project, module: Module | None, where: str) -> str:
-    """Resolve ``{module.name|dir|pyimport}`` and ``{ctx.var}`` / ``{ctx.qik.arch}``."""
-    if "{" not in template:
+def render(
+    template: str, project: Project, module: Module | None, where: str, *, unset: str = "None"
+) -> str:
+    """Resolve ``{module.name|dir|pyimport}`` and ``{ctx.var}`` / ``{ctx.qik.arch}``.
+    ``unset`` is what an optional variable without a value renders as: ``None`` in a
+    command, as in qik 0.2; a cache's settings take ``""``, for "not set"."""
+    if "{" not in template and "}}" not in template:
         return template
 
     def sub(match: re.Match[str]) -> str:
+        if match.group(1) is None:  # "{{" or "}}", in a string written for qik 0.2
+            return match.group(0)[0]
         kind, path = match.group(1), match.group(2)[1:].replace("-", "_")
         if kind == "module":
             return _module_field(module, path, where, project.python_path)
-        return _ctx_field(project, path, where)
+        return _ctx_field(project, path, where, unset)
 
+    if _written_for_format(template):
+        return _BRACES.sub(sub, template)
     return _TEMPLATE.sub(sub, template)
+
+
+def _written_for_format(template: str) -> bool:
+    """Is this a string as qik 0.2 required, where every literal brace is doubled (it
+    rendered strings with ``str.format``)? Then ``{{`` and ``}}`` are its braces, as
+    there. A string with a single literal brace (``awk '{print $1}'``, ``${HOME}``),
+    which 0.2 refused, is written for this qik: its braces reach the shell as written."""
+    if "{{" not in template and "}}" not in template:
+        return False
+    return all(match.group(0) not in ("{", "}") for match in _BRACES.finditer(template))
 
 
 def _module_field(module: Module | None, field: str, where: str, python_path: str) -> str:
@@ -116,7 +140,7 @@ def _module_field(module: Module | None, field: str, where: str, python_path: st
     )
 
 
-def _ctx_field(project: Project, path: str, where: str) -> str:
+def _ctx_field(project: Project, path: str, where: str, unset: str) -> str:
     if path == "qik.arch":
         return arch()
     name = _declared_name(project, path.removeprefix("project."))
@@ -133,7 +157,9 @@ def _ctx_field(project: Project, path: str, where: str) -> str:
         )
     else:
         raise _undeclared(name, where)
-    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    # As qik 0.2 rendered values (``str.format``): True, False, and None for an optional
+    # variable without a value (its docs show ``var=None`` printed).
+    return unset if value is None else str(value)
 
 
 def _qik_value(project: Project, option: str, where: str) -> object:
@@ -223,6 +249,7 @@ def _dep_texts(dep: Dep) -> list[str]:
 def expand(project: Project) -> dict[str, Runnable]:
     """Every runnable of the project, by name, in config order."""
     _check_cache_templates(project)
+    project = _rendered_defaults(project)
     modules = tuple(project.modules.values())
     runnables: dict[str, Runnable] = {}
     # The modules each parametrized command runs over, by command name.
@@ -309,6 +336,7 @@ def _runnable(
     deps = (*cmd.deps, *project.base_deps) if cmd.deps else ()
     resolved = tuple(_resolve_dep(dep, project, module, where, parametrized) for dep in deps)
     space = cmd.space or (module.space if module else None) or "default"
+    cache = _cache(cmd.cache, project, module, where) or project.default_cache
     return Runnable(
         name=name,
         command=cmd.name,
@@ -316,14 +344,61 @@ def _runnable(
         exec=render(cmd.exec, project, module, where),
         deps=resolved,
         artifacts=tuple(render(a, project, module, where) for a in cmd.artifacts),
-        cache=cmd.cache or project.default_cache,
-        cache_when=cmd.cache_when or project.default_cache_when,
+        cache=cache,
+        cache_when=_cache_when(cmd.cache_when, project, module, where)
+        or project.default_cache_when,
         tags=cmd.tags,
         space=space,
         timeout=cmd.timeout,
-        is_cached=bool(cmd.deps) and (cmd.cache or project.default_cache) != NO_CACHE,
+        is_cached=bool(cmd.deps) and cache != NO_CACHE,
         hidden=cmd.hidden,
     )
+
+
+def _rendered_defaults(project: Project) -> Project:
+    """``[defaults]`` cache and cache-when as rendered, when qik 0.2's templates there."""
+    cache = _cache(project.default_cache, project, None, "[defaults]")
+    cache_when = _cache_when(project.default_cache_when, project, None, "[defaults]")
+    if (cache, cache_when) == (project.default_cache, project.default_cache_when):
+        return project
+    return dataclasses.replace(
+        project, default_cache=cache or "local", default_cache_when=cache_when or "success"
+    )
+
+
+def _cache(value: str | None, project: Project, module: Module | None, where: str) -> str | None:
+    """A cache's name, rendered if a template (qik 0.2: ``cache = "{ctx.bundle_cache}"``),
+    then checked as a name written out is when the config loads."""
+    if value is None or "{ctx." not in value:
+        return value
+    name = render(value, project, module, f"{where} cache", unset="")
+    if not name:  # an optional variable without a value: the default cache
+        return None
+    if name not in (*BUILTIN_CACHES, NO_CACHE, *project.caches):
+        declared = ", ".join(sorted((*BUILTIN_CACHES, *project.caches)))
+        raise ConfigError(
+            f"{where}: cache {value!r} is {name!r}, which names no cache; declared: {declared}",
+            code="unknown-cache",
+            hint=f'give the variable one of {declared}, or declare [caches.{name}] type = "s3"',
+        )
+    return name
+
+
+def _cache_when(
+    value: CacheWhen | None, project: Project, module: Module | None, where: str
+) -> CacheWhen | None:
+    if value is None or "{ctx." not in value:
+        return value
+    when = render(value, project, module, f"{where} cache-when", unset="")
+    if not when:
+        return None
+    if when not in CACHE_WHENS:
+        raise ConfigError(
+            f"{where}: cache-when {value!r} is {when!r}, not success, failed or finished",
+            code="invalid-value",
+            hint="give the variable one of success, failed, finished",
+        )
+    return CACHE_WHENS[when]
 
 
 def _resolve_dep(

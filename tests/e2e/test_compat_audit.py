@@ -1,0 +1,89 @@
+"""qik 0.2 configs that must keep working, found by a side-by-side audit against 0.2.10."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+Qik = Callable[..., subprocess.CompletedProcess[str]]
+
+CACHE_FROM_CTX = """
+ctx = [{name = "bundle_cache", default = "local"}, {name = "when", required = false}]
+
+[commands.build]
+exec = "echo built >> runs.log; exit 3"
+deps = ["a.txt"]
+cache = "{ctx.bundle_cache}"
+cache-when = "{ctx.when}"
+
+[commands.other]
+exec = "echo other"
+"""
+
+
+def test_cache_and_cache_when_from_context(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # 0.2's README: ctx = [{name = "bundle_cache", default = "local"}] ...
+    # cache = "{ctx.bundle_cache}", then BUNDLE_CACHE=remote qik build-bundle.
+    root = make_repo({"qik.toml": CACHE_FROM_CTX, "a.txt": "a"})
+    listed = qik(root, "build", "--ls", "--json", env={"BUNDLE_CACHE": "repo"})
+    assert '"cache": "repo"' in listed.stdout, listed.stderr
+    # cache-when from a variable: finished caches the failure, in the repo cache.
+    env = {"BUNDLE_CACHE": "repo", "WHEN": "finished"}
+    assert qik(root, "build", env=env).returncode == 1
+    assert any((root / ".qik" / "manifests").iterdir())
+    assert qik(root, "build", env=env).returncode == 1
+    assert (root / "runs.log").read_text().count("built") == 1  # replayed
+    # Unset, the optional variable leaves [defaults]: success, so the failure isn't cached.
+    assert qik(root, "build").returncode == 1
+    assert qik(root, "build").returncode == 1
+    assert (root / "runs.log").read_text().count("built") == 3
+
+
+def test_a_template_rendering_to_no_cache_is_a_config_error(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    root = make_repo({"qik.toml": CACHE_FROM_CTX, "a.txt": "a"})
+    out = qik(root, "build", env={"BUNDLE_CACHE": "nowhere"})
+    assert out.returncode == 2
+    assert "error[unknown-cache]" in out.stderr and "'nowhere'" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = qik(root, "build", env={"WHEN": "sometimes"})
+    assert out.returncode == 2 and "error[invalid-value]" in out.stderr
+
+
+def test_doubled_braces_of_a_0_2_config(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # 0.2 formatted every string with str.format: literal braces were doubled.
+    toml = (
+        'modules = ["m"]\n'
+        "[commands.old]\n"
+        'exec = "echo {{lit}} ${{HOME}} {{{module.name}}}"\n'
+        "[commands.new]\n"
+        "exec = \"echo ${HOME} {module.name} | awk '{print $1}' && echo '{{x}}'\"\n"
+    )
+    root = make_repo({"qik.toml": toml, "m/__init__.py": ""})
+    out = qik(root, "old", "new", "-n", "1", env={"HOME": "/home/q"})
+    assert out.returncode == 0, out.stderr
+    assert "{lit} /home/q {m}" in out.stdout.splitlines()
+    assert "/home/q" in out.stdout.splitlines()
+    assert "{{x}}" in out.stdout.splitlines()  # a single brace: the string is taken as written
+
+
+def test_context_values_render_as_in_0_2(make_repo: Callable[..., Path], qik: Qik) -> None:
+    toml = (
+        'ctx = [{name = "flag", type = "bool", default = false},'
+        ' {name = "opt", required = false}]\n'
+        '[commands.show]\nexec = "echo flag={ctx.flag} opt={ctx.opt}"\n'
+    )
+    root = make_repo({"qik.toml": toml})
+    out = qik(root, "show")
+    assert "flag=False opt=None" in out.stdout.splitlines(), out.stderr
+
+
+def test_an_unknown_qik_variable_warns_and_runs(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # 0.2 ignored QIK__ variables it didn't know; its context docs show QIK__ARCH.
+    root = make_repo({"qik.toml": '[commands.hi]\nexec = "echo hi"\n'})
+    out = qik(root, "hi", env={"QIK__ARCH": "custom", "QIK__WORKERS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "hi" in out.stdout.splitlines()
+    assert "QIK__ARCH names no qik option; ignored" in out.stderr
