@@ -146,6 +146,7 @@ def _ctx_field(project: Project, path: str, where: str, unset: str) -> str:
     name = _declared_name(project, path.removeprefix("project."))
     if name.startswith("qik."):
         value: object = _qik_value(project, name[4:], where)
+        unset = ""  # an option not set this run (``{ctx.qik.since}``): empty
     elif name in project.ctx_values:
         value = project.ctx_values[name]
     elif name in project.vars:
