@@ -176,7 +176,7 @@ class S3Backend:
         head = self._call(lambda: self._s3().head_object(Bucket=self.bucket, Key=full))
         if head is None:
             return None
-        return KeyInfo(key, int(head["ContentLength"]), head["LastModified"].timestamp())
+        return self._info(key, head, "ContentLength")
 
     def delete(self, key: str) -> bool:
         if not self.exists(key):
@@ -194,9 +194,24 @@ class S3Backend:
         pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=self._prefix + prefix))
         # Each page is one request: fetched lazily, inside _call so failures translate.
         while (page := self._call(lambda: next(pages, None))) is not None:
+            if not isinstance(page, dict):
+                raise self._garbage()
             for item in page.get("Contents", ()):
-                key = item["Key"][len(self._prefix) :]
-                yield KeyInfo(key, int(item["Size"]), item["LastModified"].timestamp())
+                key = item.get("Key") if isinstance(item, dict) else None
+                if not isinstance(key, str) or not key.startswith(self._prefix):
+                    raise self._garbage()
+                yield self._info(key[len(self._prefix) :], item, "Size")
+
+    def _info(self, key: str, response: Any, size_field: str) -> KeyInfo:
+        """A key's size and date from a HEAD or a listing. A server answering without them
+        (a proxy's HTML page with status 200) is a failing server, not a crash."""
+        try:
+            return KeyInfo(key, int(response[size_field]), response["LastModified"].timestamp())
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise self._garbage() from None
+
+    def _garbage(self) -> BackendFailure:
+        return BackendFailure("error", f"the server's answer is not S3's ({self.settings.where})")
 
     def _upload_large(self, full: str, spool: Any) -> None:
         from boto3.s3.transfer import TransferConfig
