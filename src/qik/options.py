@@ -115,7 +115,8 @@ def _expected(name: str, kind: str) -> str:
 
 
 # Integer options and their bounds (None: no upper bound), as a profile's are checked.
-_RANGES: dict[str, tuple[int, int | None]] = {"workers": (1, None), "verbosity": (0, 2)}
+# (4096 workers: beyond any machine's cores, below what the process pool can take.)
+_RANGES: dict[str, tuple[int, int | None]] = {"workers": (1, 4096), "verbosity": (0, 2)}
 
 
 def _in_range(name: str, value: int, source: str) -> int:

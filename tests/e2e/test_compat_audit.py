@@ -87,3 +87,18 @@ def test_an_unknown_qik_variable_warns_and_runs(make_repo: Callable[..., Path], 
     assert out.returncode == 0, out.stderr
     assert "hi" in out.stdout.splitlines()
     assert "QIK__ARCH names no qik option; ignored" in out.stderr
+
+
+def test_workers_out_of_range_is_a_usage_error(make_repo: Callable[..., Path], qik: Qik) -> None:
+    root = make_repo({"qik.toml": '[commands.hi]\nexec = "echo hi"\n'})
+    out = qik(root, "hi", "-n", "99999999999999999999")
+    assert out.returncode == 2 and "error[invalid-option]" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_qikx_without_a_tool_is_a_usage_error(make_repo: Callable[..., Path]) -> None:
+    from tests.conftest import BIN
+
+    root = make_repo({"qik.toml": '[commands.hi]\nexec = "echo hi"\n'})
+    out = subprocess.run([str(BIN / "qikx")], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 2 and "error[usage]" in out.stderr

@@ -46,6 +46,9 @@ def test_render(template: str, expected: str) -> None:
         ("{ctx.nope}", "unknown-var"),
         ("{ctx.token}", "missing-var"),
         ("{module.dir}", "invalid-template"),
+        ("echo '{module.dir }'", "invalid-template"),
+        ("{module.dir!r}", "invalid-template"),
+        ("{ctx.token:>4}", "invalid-template"),
     ],
 )
 def test_render_errors(template: str, code: str) -> None:

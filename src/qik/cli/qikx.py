@@ -25,9 +25,13 @@ _USAGE = "usage: qikx TOOL[@SPACE] ARGS...   |   qikx --install"
 
 
 def run_qikx(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         print(_USAGE)
-        return 0 if argv else 2
+        return 0
+    if not argv:
+        from qik.errors import usage_error
+
+        raise usage_error("qikx", f"name a tool to run ({_USAGE})")
     if argv[0] == "--install":
         return _install(_project(), quiet=False)
     tool, _, space = argv[0].partition("@")

@@ -232,6 +232,10 @@ def _workers(options: Options) -> int:
     return max(1, int(loky.cpu_count()))
 
 
+def _cold_count(plan: Any) -> int:
+    return sum(not plan.entries[name].is_warm for name in plan.names if name in plan.entries)
+
+
 def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = False) -> int:
     from qik.console import JsonConsole, LiveConsole, PlainConsole, StreamConsole
     from qik.runner import Run, save_shard_record
@@ -287,7 +291,8 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
 
         pools.append(
             loky.get_reusable_executor(
-                max_workers=_workers(options),
+                # No more workers than cold runnables: each costs a process to start.
+                max_workers=max(1, min(_workers(options), _cold_count(plan))),
                 timeout=60,
                 initializer=stop_with_qik,
                 initargs=(os.getpid(),),

@@ -107,7 +107,27 @@ def render(
 
     if _written_for_format(template):
         return _BRACES.sub(sub, template)
+    _check_near_misses(template, where)
     return _TEMPLATE.sub(sub, template)
+
+
+_NEAR = re.compile(r"\{(?:module|ctx)\.")
+
+
+def _check_near_misses(template: str, where: str) -> None:
+    """``{module.dir }``, ``{module.dir!r}``, ``{ctx.x:>4}``: a template by intent (the
+    first makes its command parametrized) that isn't one; passed to the shell as written,
+    it would run with the braces in. An error, as an unknown template is."""
+    for near in _NEAR.finditer(template):
+        if not _TEMPLATE.match(template, near.start()):
+            end = template.find("}", near.start())
+            text = template[near.start() : end + 1 if end >= 0 else len(template)]
+            raise ConfigError(
+                f"{where}: {text!r} is not a template",
+                code="invalid-template",
+                hint="templates are {module.name}, {module.dir}, {module.pyimport} and "
+                "{ctx.NAME}, with nothing else inside the braces",
+            )
 
 
 def _written_for_format(template: str) -> bool:

@@ -307,7 +307,7 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     except (OSError, StoreError) as exc:  # a full disk, an unwritable store, a bad artifact
         problem = f"{req.name}: result not cached: {exc}"
         return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
-    except Exception as exc:  # noqa: BLE001  # whatever storing does, the command's result stands
+    except Exception as exc:  # whatever storing does, the command's result stands
         problem = f"{req.name}: result not cached: {type(exc).__name__}: {exc}"
         return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
     stored = dataclasses.replace(outcome, stored=True, warnings=(*early, *warnings))
