@@ -710,11 +710,14 @@ class Run:
         or the repo cache was cleared) goes there, and so does a result two identical
         runnables share (one dep hash, one manifest): pruned as the older result of the
         one that changed, it is put back under the name of the one that still uses it.
-        One ``stat`` a repo-cached runnable when all is there."""
+        One ``stat`` a repo-cached runnable when all is there. A run that wrote to the
+        repo cache then deletes the results of runnables the project no longer has (a
+        command renamed or removed), which no later result would ever replace."""
         from qik.store.cas import manifest_key
         from qik.store.mirrors.spec import RepoMirror
 
         plan = self.plan
+        written: RepoMirror | None = None  # the repo cache, if this run wrote to it
         for name, result in results.items():
             runnable = plan.dag.runnables[name]
             if runnable.cache != "repo" or result.status not in ("ran", "replayed", "failed"):
@@ -722,8 +725,11 @@ class Run:
             dep_hash = plan.fingerprints[name].dep_hash
             mirrors = plan.caches.mirrors(runnable)  # none when --cache-read-only
             repo = [m for m in mirrors if isinstance(m, RepoMirror)]
+            if repo and not result.is_replay:
+                written = repo[0]
             if not repo or os.path.isfile(os.path.join(repo[0].path, manifest_key(dep_hash))):
                 continue
+            written = repo[0]
             try:
                 manifest = plan.caches.local.read_manifest(dep_hash)
             except (OSError, StoreError, ManifestInvalid):
@@ -735,6 +741,12 @@ class Run:
             from qik.store.mirrors.publish import publish  # git: only to write
 
             for warning in publish(plan.caches.local, manifest, repo):
+                self._warn(warning)
+        if written is not None:
+            from qik.store.mirrors.repo import prune_gone_runnables
+
+            in_use = {fp.dep_hash for fp in plan.fingerprints.values()}
+            for warning in prune_gone_runnables(Path(written.path), plan.dag.runnables, in_use):
                 self._warn(warning)
 
     def _unusable(self, name: str, source: str | None, exc: Exception) -> None:

@@ -308,3 +308,42 @@ def test_a_replay_marks_an_older_result_as_used(make_repo: Callable[..., Path], 
     assert path.stat().st_mtime > time.time() - 60
     gc = qik(root, ":cache", "gc", "--max-age", "1d")
     assert gc.returncode == 0 and gc.stdout.startswith("removed 0 results"), gc.stdout
+
+
+def test_results_of_a_renamed_command_leave_the_repo_cache(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    # "The repo cache never grows": a renamed or removed command's result would otherwise
+    # stay for good, since only a newer result of the same runnable replaces one.
+    counter = tmp_path / "counter"
+    root = _repo(make_repo, counter)
+    assert qik(root, "gen").returncode == 0
+    (root / "qik.toml").write_text(_toml(counter).replace("commands.gen", "commands.made"))
+    (root / "src" / "a.txt").write_text("two\n")
+    assert qik(root).returncode == 0
+    assert [doc["runnable"] for doc in _manifests(root)] == ["made"]
+    assert _files(root, "objects") == _referenced(root)
+
+
+def test_a_removed_commands_result_stays_while_an_identical_one_uses_it(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    root = _repo(make_repo, counter)
+    other = '\n[commands.other]\nexec = "cat o.txt"\ndeps = ["o.txt"]\ncache = "repo"\n'
+    twin = _toml(counter).replace("commands.gen", "commands.twin")
+    (root / "o.txt").write_text("1\n")
+    (root / "qik.toml").write_text(_toml(counter) + twin + other)
+    assert qik(root).returncode == 0
+    assert len(_manifests(root)) == 2  # gen and twin share one
+    # gen goes; other runs again (a write to the repo cache, and so a prune).
+    (root / "qik.toml").write_text(twin + other)
+    (root / "o.txt").write_text("2\n")
+    out = qik(root)
+    assert "1 ran, 1 replayed" in out.stdout, out.stderr
+    assert len(_manifests(root)) == 2  # twin still uses the result labelled gen
+    clone = tmp_path / "clone"
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "cache")
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    assert "0 ran, 2 replayed" in qik(clone).stdout

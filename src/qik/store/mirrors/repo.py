@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = [
     "install_merge_driver",
     "merge_driver_command",
     "prune",
+    "prune_gone_runnables",
     "publish_to_repo",
     "scattered_json",
     "unstage",
@@ -111,17 +112,28 @@ def _joined(parts: Iterator[str], pad: Callable[[int], int]) -> str:
     return "".join(("," + " " * pad(8) if i else "") + part for i, part in enumerate(parts))
 
 
-def prune(mirror: Store, *, keep: str | None = None, folder: str = ".qik") -> Changes:
+def prune(
+    mirror: Store,
+    *,
+    keep: str | None = None,
+    folder: str = ".qik",
+    runnables: Collection[str] | None = None,
+    in_use: Collection[str] = (),
+) -> Changes:
     """Delete every manifest but the newest of each runnable (and invalid ones), then
     every object no remaining manifest references. ``keep`` is a dep hash that stays
     whatever its date: the result just published, even if another machine's clock made
-    an older result look newer."""
+    an older result look newer. Given ``runnables`` (every runnable the project has),
+    the results of any other (a command renamed or removed) go too, unless their dep
+    hash is ``in_use`` (an identical runnable of the run shares the result)."""
     newest: dict[str, tuple[bool, float, str]] = {}
     doomed: list[str] = []
     manifests: dict[str, Manifest] = {}
     for dep_hash in mirror.iter_manifests():
         manifest = _read_or_none(mirror, dep_hash)
-        if manifest is None:
+        if manifest is None or (
+            runnables is not None and manifest.runnable not in runnables and dep_hash not in in_use
+        ):
             doomed.append(dep_hash)
             continue
         manifests[dep_hash] = manifest
@@ -136,6 +148,20 @@ def prune(mirror: Store, *, keep: str | None = None, folder: str = ".qik") -> Ch
         if stored.digest not in live and mirror.delete_object(stored.digest):
             removed.append(f"{folder}/{object_key(stored.digest)}")
     return Changes(removed=removed)
+
+
+def prune_gone_runnables(
+    path: Path, runnables: Collection[str], in_use: Collection[str]
+) -> list[str]:
+    """At the end of a run that wrote to the repo cache at ``path``: delete the results of
+    runnables the project no longer has, which no publish would ever replace (see
+    ``prune``); returns warnings."""
+    if not (path / "manifests").is_dir():
+        return []
+    mirror = Store.local(path)
+    with _locked(path / ".lock"):
+        changes = prune(mirror, folder=path.name, runnables=runnables, in_use=in_use)
+        return _update_git(path.parent, changes) if changes.removed else []
 
 
 def _read_or_none(mirror: Store, dep_hash: str) -> Manifest | None:
