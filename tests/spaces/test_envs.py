@@ -126,12 +126,6 @@ def test_inheritance_cycles(load: Load, toml: str, trail: str) -> None:
             '[spaces.a]\nvenv = {type = "uv", reqs = ["r.lock"]}\n',
             "lock file 'r.lock' is also a requirements file of space 'a'",
         ),
-        # Same first requirements file, other settings: their default locks would collide.
-        (
-            '[spaces.a]\nvenv = "r.txt"\n'
-            '[spaces.b]\nvenv = {type = "uv", reqs = ["r.txt"], python = "3.12"}\n',
-            "lock file 'r.lock' is the lock of both space 'a' and space 'b'",
-        ),
     ],
 )
 def test_lock_conflicts(load: Load, toml: str, message: str) -> None:
@@ -160,3 +154,40 @@ def test_default_lock(reqs: str, lock: str) -> None:
 )
 def test_venv_dir_stays_under_qik(name: str, venv_dir: str) -> None:
     assert Environment(name=name, kind="uv").venv_dir == venv_dir
+
+
+def test_spaces_sharing_a_first_requirements_file_get_locks_of_their_own(load: Load) -> None:
+    # qik 0.2 accepted this (its locks were per space): the first keeps the default lock.
+    envs = _envs(
+        load,
+        '[spaces]\napp = ["requirements.txt", "requirements-app.txt"]\n'
+        'dev = ["requirements.txt", "requirements-dev.txt"]\n'
+        '[spaces.py12]\nvenv = {type = "uv", reqs = ["requirements.txt"], python = "3.12"}\n',
+    )
+    assert envs["app"].lock == "requirements.lock"
+    assert envs["dev"].lock == "requirements-dev.lock"
+    assert envs["py12"].lock == "requirements-py12.lock"
+
+
+def test_uv_plugin_options_are_every_venvs_defaults(load: Load) -> None:
+    # qik 0.2's [plugins.uv]: constraint, python, index-url, extra-index-url, cache.
+    envs = _envs(
+        load,
+        'vars = [{name = "index", default = "https://pypi.example/simple"}]\n'
+        "[plugins.uv]\n"
+        'pyimport = "qik.uv"\nconstraint = "constraints.txt"\npython = "3.11"\n'
+        'index-url = "{ctx.index}"\nextra_index_url = "https://extra.example/simple"\n'
+        'cache = "local"\n'
+        '[spaces]\napp = "requirements-app.txt"\n'
+        '[spaces.own]\nvenv = {type = "uv", reqs = ["own.txt"], python = "3.12"}\n',
+    )
+    app, own = envs["app"], envs["own"]
+    assert (app.constraint, app.python, app.cache) == ("constraints.txt", "3.11", "local")
+    assert app.index_url == "https://pypi.example/simple"
+    assert app.extra_index_url == "https://extra.example/simple"
+    assert own.python == "3.12"  # a space's own setting wins
+    from qik.spaces.uv import lock_exec, sync_exec
+
+    assert "--constraint constraints.txt" in lock_exec(app)
+    assert "--index-url https://pypi.example/simple" in lock_exec(app)
+    assert "--extra-index-url https://extra.example/simple" in sync_exec(app)

@@ -38,6 +38,7 @@ from qik.config.sections import (
     parse_defaults,
     parse_pydist,
     parse_pygraph,
+    parse_uv_plugin,
 )
 from qik.config.spaces import DEFAULT_SPACE, dotted_path, parse_spaces
 from qik.config.validate import Fields, Loc, as_table, fields
@@ -159,6 +160,7 @@ def build_project(
         profile=ctx.profile,
         pydist=_with_plugin_pydists(top.get_or("pydist", parse_pydist, PydistConf()), pygraph),
         pygraph=pygraph,
+        uv=parse_uv_plugin(top.get("plugins"), refs),
         missing_vars=ctx.missing,
         profiles=ctx.profiles,
         default_venv=defaults.venv,

@@ -175,6 +175,17 @@ class PygraphConf:
     ignore_missing_modules: bool = False
 
 
+@dataclass(frozen=True)
+class UvPluginConf:
+    """qik 0.2's ``[plugins.uv]``: defaults for every uv venv (a space's own win)."""
+
+    constraint: str | None = None
+    python: str | None = None
+    index_url: str | None = None  # may hold {ctx.*} templates, rendered when planned
+    extra_index_url: str | None = None
+    cache: str | None = None  # the cache of the lock runnables
+
+
 # qik's own options, as read from [ctx.<profile>.qik]; keys are snake_case option names.
 QikOptionValues = dict[str, "str | int | bool | list[str]"]
 
@@ -199,6 +210,7 @@ class Project:
     profile: str | None = None
     pydist: PydistConf = field(default_factory=PydistConf)
     pygraph: PygraphConf = field(default_factory=PygraphConf)
+    uv: UvPluginConf = field(default_factory=UvPluginConf)
     # Required vars with no value from env, profile or default; absent from ctx_values, so
     # only a template that uses one fails (error missing-var).
     missing_vars: tuple[str, ...] = ()

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from qik.config.commands import as_cache_when_or_template
 from qik.config.refs import BUILTIN_CACHES, NO_CACHE, Refs
-from qik.config.schema import CacheConf, CacheWhen, PydistConf, PygraphConf, S3CacheConf, SpaceVenv
+from qik.config.schema import (
+    CacheConf,
+    CacheWhen,
+    PydistConf,
+    PygraphConf,
+    S3CacheConf,
+    SpaceVenv,
+    UvPluginConf,
+)
 from qik.config.spaces import parse_venv
 from qik.config.validate import (
     Fields,
@@ -20,7 +28,14 @@ from qik.config.validate import (
     fields,
 )
 
-__all__ = ["Defaults", "parse_caches", "parse_defaults", "parse_pydist", "parse_pygraph"]
+__all__ = [
+    "Defaults",
+    "parse_caches",
+    "parse_defaults",
+    "parse_pydist",
+    "parse_pygraph",
+    "parse_uv_plugin",
+]
 
 CACHE_TYPES = ("s3",)
 S3_KEYS = (
@@ -131,6 +146,27 @@ def parse_pydist(value: object, loc: Loc) -> PydistConf:
 
 def _str_map(value: object, loc: Loc) -> dict[str, str]:
     return {key: as_str(item, loc / key) for key, item in as_table(value, loc).items()}
+
+
+UV_PLUGIN_KEYS = ("pyimport", "constraint", "python", "index-url", "extra-index-url", "cache")
+
+
+def parse_uv_plugin(plugins: tuple[Loc, object] | None, refs: Refs) -> UvPluginConf:
+    """qik 0.2's ``[plugins.uv]``: defaults for every uv venv (docs/spaces.md)."""
+    if plugins is None:
+        return UvPluginConf()
+    loc, value = plugins
+    spec = as_table(value, loc).get("uv")
+    if not isinstance(spec, dict):
+        return UvPluginConf()
+    f = fields(spec, loc / "uv", UV_PLUGIN_KEYS)
+    return UvPluginConf(
+        constraint=f.opt("constraint", as_rel_path),
+        python=f.opt("python", as_str),
+        index_url=f.opt("index-url", as_str),
+        extra_index_url=f.opt("extra-index-url", as_str),
+        cache=f.opt("cache", refs.cache),
+    )
 
 
 def parse_pygraph(plugins: tuple[Loc, object] | None, refs: Refs) -> PygraphConf:

@@ -35,6 +35,8 @@ class Environment:
     constraint: str | None = None
     python: str | None = None
     cache: str = "repo"
+    index_url: str | None = None  # [plugins.uv] (qik 0.2), rendered
+    extra_index_url: str | None = None
 
     @property
     def is_venv(self) -> bool:
@@ -80,8 +82,17 @@ def resolve(project: Project) -> Resolved:
 def _resolve(project: Project) -> Resolved:
     shared: dict[Environment, Environment] = {}
     envs: dict[str, Environment] = {}
+    default_locks: dict[str, Environment] = {}  # a default lock path -> its first user
     for name in project.spaces:
-        env = _environment(name, _effective(project, name))
+        venv = _effective(project, name)
+        env = _environment(name, venv, project)
+        if env.is_venv and venv is not None and venv.lock is None:
+            # Spaces whose settings differ but whose requirements start with the same file
+            # (app = ["requirements.txt", "app.txt"], dev = ["requirements.txt", ...]):
+            # the first keeps the default lock, the others get one named after them.
+            first = default_locks.setdefault(str(env.lock), env)
+            if first.settings() != env.settings():
+                env = replace(env, lock=default_lock(venv.reqs[0], name))
         envs[name] = shared.setdefault(env.settings(), env)
     _check_locks(project, envs.values())
     dotenv = {
@@ -114,26 +125,39 @@ def _cycle(project: Project, trail: list[str]) -> SpaceError:
     )
 
 
-def _environment(name: str, venv: SpaceVenv | None) -> Environment:
+def _environment(name: str, venv: SpaceVenv | None, project: Project) -> Environment:
     if venv is None:
         return Environment(name=name)
     if venv.type == "active":
         return Environment(name=name, reqs=venv.reqs, lock=venv.lock)
+    plugin = project.uv  # qik 0.2's [plugins.uv]: defaults for every uv venv
     return Environment(
         name=name,
         kind="uv",
         reqs=venv.reqs,
         lock=venv.lock or default_lock(venv.reqs[0]),
-        constraint=venv.constraint,
-        python=venv.python,
-        cache=venv.cache or "repo",
+        constraint=venv.constraint or plugin.constraint,
+        python=venv.python or plugin.python,
+        cache=venv.cache or plugin.cache or "repo",
+        index_url=_rendered(project, plugin.index_url, "index-url"),
+        extra_index_url=_rendered(project, plugin.extra_index_url, "extra-index-url"),
     )
 
 
-def default_lock(reqs: str) -> str:
-    """``requirements-app.txt`` -> ``requirements-app.lock``, beside the requirements."""
+def _rendered(project: Project, value: str | None, key: str) -> str | None:
+    if not value:
+        return None
+    from qik.graph.expand import render
+
+    return render(value, project, None, f"[plugins.uv] {key}", unset="") or None
+
+
+def default_lock(reqs: str, space: str | None = None) -> str:
+    """``requirements-app.txt`` -> ``requirements-app.lock``, beside the requirements
+    (``requirements-app-<space>.lock`` for a space that shares that file with another)."""
     path = PurePosixPath(reqs)
-    return str(path.with_name(path.stem + ".lock"))
+    suffix = f"-{_UNSAFE.sub('_', space)}" if space else ""
+    return str(path.with_name(path.stem + suffix + ".lock"))
 
 
 def _check_locks(project: Project, envs: Iterable[Environment]) -> None:

@@ -28,7 +28,13 @@ def lock_exec(env: Environment) -> str:
         line += ["--constraint", env.constraint]
     if env.python:
         line += ["--python-version", env.python]
-    return shlex.join(line)
+    return shlex.join([*line, *_indexes(env)])
+
+
+def _indexes(env: Environment) -> list[str]:
+    """``[plugins.uv]`` index-url and extra-index-url, for both locking and syncing."""
+    given = [("--index-url", env.index_url), ("--extra-index-url", env.extra_index_url)]
+    return [part for flag, url in given if url for part in (flag, url)]
 
 
 def sync_exec(env: Environment) -> str:
@@ -40,6 +46,7 @@ def sync_exec(env: Environment) -> str:
     if env.python:
         create += ["--python", env.python]
     sync = ["uv", "pip", "sync", "--allow-empty-requirements", "--python", venv, lock]
+    sync += _indexes(env)
     mark = ["cp", lock, f"{venv}/{MARKER}"]
     return " && ".join(shlex.join(part) for part in (create, sync, mark))
 
