@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from qik.config import find_root, load_project
+from qik.config.find import read_toml
 from qik.errors import ConfigError
 
 from .conftest import write_files
@@ -84,3 +85,10 @@ def test_a_config_that_is_not_utf8_says_where(tmp_path: Path) -> None:
         load_project(tmp_path)
     assert info.value.code == "toml-syntax"
     assert "line 2, column 12" in info.value.message
+
+
+def test_a_byte_order_mark_is_not_toml(tmp_path: Path) -> None:
+    # Windows editors start UTF-8 files with one; tomllib would refuse it at 1:1.
+    path = tmp_path / "qik.toml"
+    path.write_bytes(b'\xef\xbb\xbf[commands]\na = "echo a"\n')
+    assert read_toml(path, "qik.toml") == {"commands": {"a": "echo a"}}

@@ -107,7 +107,8 @@ def _read_bytes(path: Path, display: str) -> bytes:
 
 def _decode(raw: bytes, display: str) -> str:
     try:
-        return raw.decode("utf-8")
+        # A byte order mark, as Windows editors write one, is not part of the TOML.
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
