@@ -351,6 +351,7 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
         isolated=options.isolated,
     )
     index = FileIndex.from_worktree(project.root)
+    _warn_if_ignored(project, index, warn)
     narrow = None
     if options.since:
         since = options.since
@@ -406,6 +407,19 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     if options.shard:
         _apply_shard(plan, options.shard, universe)
     return plan
+
+
+def _warn_if_ignored(project: Project, index: FileIndex, warn: Callable[[str], None]) -> None:
+    """Files git ignores count for no dep. When that is the project's own config (its
+    folder ignored by the enclosing repository: a dotfiles repo of $HOME, a parent
+    .gitignore), every dep matches nothing and every result would replay whatever changed:
+    say so. One lookup a run."""
+    config = project.config_path.relative_to(project.root).as_posix()
+    if config not in index:
+        warn(
+            f"git ignores {config} (is the project's folder in a .gitignore?): files git "
+            "ignores count for no dep, so deps of this project may match nothing"
+        )
 
 
 def _entry(runnable: Runnable, fp: Fingerprint, options: Options, caches: Caches) -> PlanEntry:

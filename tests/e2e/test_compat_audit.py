@@ -102,3 +102,18 @@ def test_qikx_without_a_tool_is_a_usage_error(make_repo: Callable[..., Path]) ->
     root = make_repo({"qik.toml": '[commands.hi]\nexec = "echo hi"\n'})
     out = subprocess.run([str(BIN / "qikx")], cwd=root, capture_output=True, text=True)
     assert out.returncode == 2 and "error[usage]" in out.stderr
+
+
+def test_a_project_git_ignores_is_warned_about(tmp_path: Path, qik: Qik) -> None:
+    # A project in a folder its enclosing repository ignores: every dep matches nothing.
+    from tests.conftest import git
+
+    outer = tmp_path / "outer"
+    (outer / "proj").mkdir(parents=True)
+    git(outer, "init", "-q")
+    (outer / ".gitignore").write_text("proj/\n")
+    (outer / "proj" / "qik.toml").write_text('[commands.a]\nexec = "echo a"\ndeps = ["a.txt"]\n')
+    (outer / "proj" / "a.txt").write_text("1\n")
+    out = qik(outer / "proj", "a")
+    assert out.returncode == 0
+    assert "git ignores qik.toml" in out.stderr
