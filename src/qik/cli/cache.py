@@ -176,7 +176,8 @@ def _stats(opts: argparse.Namespace) -> int:
     report: dict[str, StoreStats] = {}
     for name in _names(project, opts.cache):
         report[name] = StoreStats.of(_guarded(name, take_inventory, _store(caches, name)))
-    usage = read_usage(project.root / "._qik" / "last-run.json")
+    local = project.root / "._qik"
+    usage = None if os.path.islink(local) else read_usage(local / "last-run.json")
     if opts.json:
         last = None if usage is None else {"hits": usage.hits, "misses": usage.misses}
         doc = {name: _stats_doc(stats) for name, stats in report.items()}
@@ -310,6 +311,7 @@ def _clear(opts: argparse.Namespace) -> int:
     store = _store(caches, name)
     removed = _guarded(name, _delete_all, store)
     if name == "local":
+        # (``_store`` refused a ``._qik`` that is a symbolic link)
         (project.root / "._qik" / "last-run.json").unlink(missing_ok=True)
     elif name == "repo":
         from qik.store.mirrors.repo import unstage
@@ -379,7 +381,16 @@ def _store(caches: Caches, name: str) -> Store:
     from qik.store.s3 import S3Backend
 
     if name in ("local", "repo"):
-        return Store(LocalBackend(caches.project.root / ("._qik" if name == "local" else ".qik")))
+        backend = LocalBackend(caches.project.root / ("._qik" if name == "local" else ".qik"))
+        linked = backend.linked()
+        if linked is not None:
+            raise CacheError(
+                f"cache {name!r} is not used: {linked} is a symbolic link, and qik reads, "
+                "writes and deletes nothing through one",
+                code="cache-symlink",
+                hint=f"remove the link ({linked}); qik makes a folder there on its next run",
+            )
+        return Store(backend)
     remote = caches.remote(name)
     if remote is None:
         raise CacheError(

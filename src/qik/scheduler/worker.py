@@ -336,6 +336,8 @@ def _worker_number(store_dir: str) -> str:
 def _claim_number(folder: Path) -> str:
     import fcntl
 
+    if os.path.islink(folder.parent) or os.path.islink(folder):
+        return ""  # lock files are never created through a link
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(1, 10_000):

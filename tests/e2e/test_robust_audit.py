@@ -1,0 +1,104 @@
+"""Regressions of a black-box audit of the store's robustness: symbolic links where the
+store's folders belong, linked artifact folders, temporary files left by a killed restore,
+a store qik can't enter, and runnable names too long for a file name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+
+Qik = Callable[..., subprocess.CompletedProcess[str]]
+
+GEN = """
+    [commands.gen]
+    exec = "echo built > out.txt"
+    deps = ["a.txt"]
+    artifacts = ["out.txt"]
+    cache = "repo"
+    """
+
+DIGEST = "ab" + "0" * 62
+
+
+def _victim(tmp_path: Path) -> Path:
+    """A folder outside the repository holding files that look like a store's."""
+    victim = tmp_path / "victim"
+    (victim / "ab").mkdir(parents=True)
+    (victim / "ab" / DIGEST).write_text("important\n")
+    (victim / f"{'c' * 64}.json").write_text("important\n")
+    return victim
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
+# Each: the link's place in the repository, and what it points at in the victim folder.
+LINKS = [
+    (".qik/objects", ""),
+    (".qik/manifests", ""),
+    (".qik", ""),
+    ("._qik", ""),
+    ("._qik/objects", ""),
+    ("._qik/manifests", ""),
+    ("._qik/objects/ab", "ab"),
+    (".qik/objects/ab", "ab"),
+]
+
+
+@pytest.mark.parametrize(("link", "target"), LINKS)
+def test_a_store_folder_that_is_a_symbolic_link_is_never_used(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path, link: str, target: str
+) -> None:
+    # The audit: `.qik/objects -> /tmp/victim` had qik write an object there and delete
+    # /tmp/victim/ab/ab000… as an unreferenced object; `._qik -> /elsewhere` took every
+    # run's writes, and `qik :cache clear` deleted files there.
+    victim = _victim(tmp_path)
+    root = make_repo({"qik.toml": GEN, "a.txt": "a\n"}, commit=False)
+    (root / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(victim / target, root / link)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "a linked store")
+    before = _snapshot(victim)
+    for _ in range(2):
+        result = qik(root)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert (root / "out.txt").read_text() == "built\n"
+        linked = [line for line in result.stderr.splitlines() if "symbolic link" in line]
+        assert len(linked) == 1, result.stderr  # one warning, naming the link
+        assert str(root / link) in linked[0]
+    # The local store unused: the command runs again, uncached; else the local one replays.
+    assert ("1 ran" if link.startswith("._qik") else "1 replayed") in result.stdout
+    for args in (
+        [":cache", "gc"],
+        [":cache", "verify"],
+        [":cache", "stats"],
+        [":cache", "clear"],
+        [":cache", "clear", "--cache", "repo"],
+        [":cache", "ls"],
+    ):
+        result = qik(root, *args)
+        assert result.returncode in (0, 2), (args, result.stderr)
+        assert "Traceback" not in result.stderr, args
+    assert _snapshot(victim) == before
+
+
+def test_a_linked_store_names_the_link_in_a_coded_error(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    victim = _victim(tmp_path)
+    root = make_repo({"qik.toml": GEN, "a.txt": "a\n"})
+    os.symlink(victim, root / "._qik")
+    result = qik(root, ":cache", "clear")
+    assert result.returncode == 2
+    assert "error[cache-symlink]" in result.stderr
+    assert str(root / "._qik") in result.stderr
+    assert (victim / "ab" / DIGEST).exists()
