@@ -102,3 +102,79 @@ def test_a_linked_store_names_the_link_in_a_coded_error(
     assert "error[cache-symlink]" in result.stderr
     assert str(root / "._qik") in result.stderr
     assert (victim / "ab" / DIGEST).exists()
+
+
+def _stored_text(root: Path) -> str:
+    """Every manifest of the local store, as text (artifact paths are in there)."""
+    return "".join(p.read_text() for p in sorted((root / "._qik" / "manifests").glob("*.json")))
+
+
+@pytest.mark.parametrize(
+    ("exec_", "artifacts", "link"),
+    [
+        ('ln -sfn "$OUTSIDE" dist', '["dist"]', "dist"),
+        (
+            'mkdir -p out && echo mine > out/own.txt && ln -sfn "$OUTSIDE" out/sub',
+            '["out/**"]',
+            "out/sub",
+        ),
+        (
+            'mkdir -p out && echo mine > out/own.txt && ln -sfn "$OUTSIDE" out/sub',
+            '["out"]',
+            "out/sub",
+        ),
+        ('ln -sfn "$OUTSIDE" dist', '["dist/*"]', "dist"),
+    ],
+)
+def test_a_linked_artifact_folder_is_not_followed(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path, exec_: str, artifacts: str, link: str
+) -> None:
+    # The audit: `ln -sfn /tmp/outside dist` with `artifacts = ["dist"]` stored
+    # dist/id_rsa from outside the repository (and `out/**` stored out/sub/id_rsa, while
+    # warning that out/sub is a symbolic link).
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("secret\n")
+    toml = f"""
+        [commands.gen]
+        exec = '{exec_}'
+        deps = ["a.txt"]
+        artifacts = {artifacts}
+        """
+    root = make_repo({"qik.toml": toml, "a.txt": "a\n"})
+    result = qik(root, env={"OUTSIDE": str(outside)})
+    assert result.returncode == 0, result.stderr
+    assert f"artifact {link} is a symbolic link: not stored" in result.stderr
+    stored = _stored_text(root)
+    assert "id_rsa" not in stored
+    assert ("out/own.txt" in stored) == link.startswith("out")
+
+
+def test_qiks_temporary_files_are_never_artifacts_and_a_restore_removes_its_own(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # The audit: a SIGKILL while qik restored o/big left o/.big.<hex>.qik-tmp in the work
+    # tree for good, and the next cold run stored it as an artifact. (What the kill
+    # leaves is made here by hand: a partial temporary file beside the artifact.)
+    toml = """
+        [commands.gen]
+        exec = "mkdir -p o && cat a.txt > o/big"
+        deps = ["a.txt"]
+        artifacts = ["o/**"]
+        """
+    root = make_repo({"qik.toml": toml, "a.txt": "a\n" * 1000})
+    leftover = root / "o" / ".big.0123456789abcdef.qik-tmp"
+    other = root / "o" / ".other.0123456789abcdef.qik-tmp"  # not the restored artifact's
+    leftover.parent.mkdir()
+    leftover.write_text("a\n" * 10)
+    other.write_text("x")
+    result = qik(root)
+    assert result.returncode == 0, result.stderr
+    stored = _stored_text(root)
+    assert "o/big" in stored and "qik-tmp" not in stored
+    (root / "o" / "big").unlink()
+    result = qik(root)
+    assert "1 replayed" in result.stdout, result.stderr
+    assert (root / "o" / "big").read_text() == "a\n" * 1000
+    assert not leftover.exists()
+    assert other.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -31,12 +32,15 @@ __all__ = [
     "StoreLinked",
     "atomic_file",
     "ignore_itself",
+    "is_temp_name",
+    "is_temp_of",
     "linked_folder",
     "open_regular",
     "write_atomic",
 ]
 
 _TEMP_SUFFIX = ".qik-tmp"
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{16}\.qik-tmp")
 # The folders of a store (``store/FORMAT.md``); ``objects/`` holds a folder per first two
 # hex digits. None of them, nor the store itself, may be a symbolic link.
 _FOLDERS = ("objects", "manifests", "shards")
@@ -361,6 +365,22 @@ def write_atomic(path: str, data: bytes) -> None:
         with suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def is_temp_name(name: str) -> bool:
+    """Is ``name`` that of a temporary file of ``atomic_file`` or ``write_atomic``
+    (``.<target name>.<16 hex>.qik-tmp``)?"""
+    return name.endswith(_TEMP_SUFFIX) and _TEMP_NAME.fullmatch(name) is not None
+
+
+def is_temp_of(name: str, target: str) -> bool:
+    """Is ``name`` a temporary file of a write of ``target`` (a name in the same folder)?"""
+    prefix = f".{target}."
+    return (
+        name.startswith(prefix)
+        and len(name) == len(prefix) + 16 + len(_TEMP_SUFFIX)
+        and is_temp_name(name)
+    )
 
 
 def _create_temp(path: Path) -> tuple[Path, int]:
