@@ -5,13 +5,15 @@ a store qik can't enter, and runnable names too long for a file name."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import QIK, git
 
 Qik = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -178,3 +180,78 @@ def test_qiks_temporary_files_are_never_artifacts_and_a_restore_removes_its_own(
     assert (root / "o" / "big").read_text() == "a\n" * 1000
     assert not leftover.exists()
     assert other.exists()
+
+
+# Root ignores file modes: as root, qik runs without the capabilities that let it.
+_DROP_CAPS = "-dac_override,-dac_read_search"
+
+
+def _as_user() -> list[str]:
+    """The prefix that runs a command subject to file modes; skips the test if there is
+    none (root without setpriv)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, and setpriv (to drop DAC override) is not installed")
+    drop = [setpriv, f"--bounding-set={_DROP_CAPS}", f"--inh-caps={_DROP_CAPS}", "--"]
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch, "probe")
+        probe.write_text("")
+        probe.chmod(0)
+        done = subprocess.run([*drop, "cat", str(probe)], capture_output=True, check=False)
+    if done.returncode == 0:
+        pytest.skip("setpriv could not drop DAC override here")
+    return drop
+
+
+def _qik_as_user(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_as_user(), QIK, *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def cached_repo(make_repo: Callable[..., Path], qik: Qik) -> Iterator[Path]:
+    root = make_repo({"qik.toml": GEN.replace('cache = "repo"', ""), "a.txt": "a\n"})
+    assert qik(root).returncode == 0
+    yield root
+    for path in [root / "._qik", *(root / "._qik").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # so that tmp_path can be removed
+
+
+def test_a_local_store_qik_cant_enter_costs_the_cache_not_the_run(cached_repo: Path) -> None:
+    # The audit: `chmod 000 ._qik` was a traceback in the pool worker (ignore_itself) and
+    # in the main process (the run's usage file); `:cache verify|stats|gc|clear` crashed
+    # listing ._qik/manifests.
+    _as_user()  # skips early where modes can't be tested
+    (cached_repo / "._qik").chmod(0)
+    result = _qik_as_user(cached_repo)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 ran" in result.stdout
+    assert "Permission denied" in result.stderr
+    for action in ("verify", "stats", "gc", "clear"):
+        result = _qik_as_user(cached_repo, ":cache", action)
+        assert result.returncode == 2, (action, result.stderr)
+        assert "error[cache-unavailable]" in result.stderr, action
+        assert "Traceback" not in result.stderr, action
+
+
+def test_verify_reports_an_object_it_cant_read(cached_repo: Path) -> None:
+    # The audit: `chmod 000 ._qik/objects/*/*` made `:cache verify` crash (PermissionError).
+    _as_user()
+    objects = [p for p in (cached_repo / "._qik" / "objects").rglob("*") if p.is_file()]
+    assert objects
+    for path in objects:
+        path.chmod(0)
+    result = _qik_as_user(cached_repo, ":cache", "verify")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"object {objects[0].name} can't be read (Permission denied)" in result.stdout
+    assert all(path.exists() for path in objects)  # not deleted as damaged

@@ -279,10 +279,11 @@ def _gc(opts: argparse.Namespace) -> int:
     max_age = None if opts.max_age is None else parse_age(opts.max_age)
     project = _project(opts.profile)
     store = _store(_caches(project), "local")
-    plan = plan_gc(take_inventory(store), now=time.time(), max_size=max_size, max_age=max_age)
+    inventory = _guarded("local", take_inventory, store)
+    plan = plan_gc(inventory, now=time.time(), max_size=max_size, max_age=max_age)
     verb = "would remove" if opts.dry_run else "removed"
     if not opts.dry_run:
-        collect(store, plan)
+        _guarded("local", collect, store, plan)
     print(
         f"{verb} {len(plan.manifests)} results and {len(plan.objects)} objects, "
         f"{_bytes(plan.freed_bytes)}; {_bytes(plan.kept_bytes)} kept"
@@ -312,7 +313,7 @@ def _clear(opts: argparse.Namespace) -> int:
     removed = _guarded(name, _delete_all, store)
     if name == "local":
         # (``_store`` refused a ``._qik`` that is a symbolic link)
-        (project.root / "._qik" / "last-run.json").unlink(missing_ok=True)
+        _guarded(name, (project.root / "._qik" / "last-run.json").unlink, missing_ok=True)
     elif name == "repo":
         from qik.store.mirrors.repo import unstage
 
@@ -405,15 +406,31 @@ def _guarded(name: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwarg
     """``fn(*args, **kwargs)``; a failing cache is an error here: the user asked for it."""
     from qik.store.backend import BackendFailure
 
+    local = name in ("local", "repo")
     try:
         return fn(*args, **kwargs)
     except BackendFailure as exc:
         raise CacheError(
             f"cache {name!r} is unavailable: {exc.detail}",
             code="cache-unavailable",
-            hint="check the endpoint, bucket and credentials in [caches."
+            hint=_LOCAL_HINT[name]
+            if local
+            else "check the endpoint, bucket and credentials in [caches."
             f"{name}] (docs/s3.md), and that the server is up",
         ) from None
+    except OSError as exc:  # a local store's file or folder qik may not read or write
+        where = f": {exc.filename}" if exc.filename else ""
+        raise CacheError(
+            f"cache {name!r}: {exc.strerror or exc}{where}",
+            code="cache-error",
+            hint=_LOCAL_HINT.get(name, "check the cache's settings in [caches.NAME]"),
+        ) from None
+
+
+_LOCAL_HINT = {
+    "local": "check the permissions of ._qik/ and what it holds (you must read and write them)",
+    "repo": "check the permissions of .qik/ and what it holds (you must read and write them)",
+}
 
 
 _WARNED: list[str] = []

@@ -463,6 +463,9 @@ def _walk(directory: Path, prefix: str) -> Iterator[KeyInfo]:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return  # not created yet, or removed meanwhile
+    except OSError as exc:  # a folder qik can't enter (``chmod 000``): the store fails
+        kind: FailureKind = "denied" if isinstance(exc, PermissionError) else "error"
+        raise BackendFailure(kind, f"can't list {directory} ({exc.strerror})") from None
     for entry in entries:
         if entry.name.startswith("."):
             continue
