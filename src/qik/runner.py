@@ -54,7 +54,10 @@ def out_path(root: Path, name: str) -> Path:
 
 
 def _out_name(name: str) -> str:
-    return f"{quote(name, safe='@-_.')}.out"
+    """``<runnable>.out``, %-escaped, and cut with a digest when long (``qik.filenames``)."""
+    from qik.filenames import bounded
+
+    return f"{bounded(quote(name, safe='@-_.'), name)}.out"
 
 
 # A local result stored or marked as used less than this long ago is not marked again

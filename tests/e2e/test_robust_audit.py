@@ -255,3 +255,34 @@ def test_verify_reports_an_object_it_cant_read(cached_repo: Path) -> None:
     assert "Traceback" not in result.stderr
     assert f"object {objects[0].name} can't be read (Permission denied)" in result.stdout
     assert all(path.exists() for path in objects)  # not deleted as damaged
+
+
+def test_long_runnable_names_get_short_file_names(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # The audit: a module named with 30 CJK characters, or a command name of 248+ ASCII
+    # characters, was `OSError: [Errno 36] File name too long` for ._qik/out/<name>.out.
+    module, command = "日本" * 15, "c" * 250
+    toml = f"""
+        modules = ["{module}"]
+        [commands.lint]
+        exec = "echo hi {{module.name}}"
+        deps = ["{{module.dir}}/**"]
+        [commands.{command}]
+        exec = "echo long"
+        deps = ["qik.toml"]
+        [commands.short]
+        exec = "echo short"
+        deps = ["qik.toml"]
+        """
+    root = make_repo({"qik.toml": toml, f"{module}/x.py": ""})
+    result = qik(root)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"hi {module}" in result.stdout and "long" in result.stdout
+    names = sorted(p.name for p in (root / "._qik" / "out").iterdir())
+    assert all(len(name.encode()) <= 255 for name in names)
+    assert "short.out" in names  # short names keep the file names they had
+    assert len(names) == 3
+    result = qik(root)
+    assert "3 replayed" in result.stdout, result.stderr
