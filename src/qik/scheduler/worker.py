@@ -385,7 +385,8 @@ def _output(req: ColdRequest) -> tuple[str, int, tuple[str, ...]]:
     command runs regardless, and a warning says where its output went."""
     output = req.out_path
     # Read and write: a small log is read back through the same descriptor.
-    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    # Never through a symbolic link planted where the file goes (it could point anywhere).
+    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
     try:
         try:
             return output, os.open(req.out_path, flags, 0o666), ()

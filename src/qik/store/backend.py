@@ -148,7 +148,9 @@ class LocalBackend:
     def linked(self) -> Path | None:
         """The store's root or folder that is a symbolic link, if any (``linked_folder``):
         then every operation raises ``StoreLinked``."""
-        return linked_folder(self.root)
+        linked = linked_folder(self.root)
+        self._is_safe = linked is None  # checked: the first operation need not again
+        return linked
 
     def _check_links(self) -> None:
         """Once per backend: a few ``lstat`` calls and a listing of ``objects/``, not a
