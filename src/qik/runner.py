@@ -54,7 +54,10 @@ def out_path(root: Path, name: str) -> Path:
 
 
 def _out_name(name: str) -> str:
-    return f"{quote(name, safe='@-_.')}.out"
+    """``<runnable>.out``, %-escaped, and cut with a digest when long (``qik.filenames``)."""
+    from qik.filenames import bounded
+
+    return f"{bounded(quote(name, safe='@-_.'), name)}.out"
 
 
 # A local result stored or marked as used less than this long ago is not marked again
@@ -102,7 +105,7 @@ class Caches:
     def put(self, name: str, key: str, data: bytes) -> None:
         """Write a blob that is not a result to cache ``name`` (``MirrorReader.put``)."""
         reader = self._reader(name)
-        if reader is None:
+        if reader is None or not self.is_local_usable:
             return
         if name == "local":  # maybe this run's only write there: see _usage_path
             from qik.store.backend import ignore_itself
@@ -127,8 +130,12 @@ class Caches:
 
         backend: Backend
         if name in BUILTIN_CACHES:
-            backend = LocalBackend(self.project.root / ("._qik" if name == "local" else ".qik"))
-            key = None
+            local = LocalBackend(self.project.root / ("._qik" if name == "local" else ".qik"))
+            linked = local.linked()
+            if linked is not None:
+                self.warn(linked_warning(linked, name))
+                return None
+            backend, key = local, None
         else:
             remote = self.remote(name)
             if remote is None:
@@ -145,6 +152,13 @@ class Caches:
 
             memo = ManifestMemo(self.project.root / "._qik" / MEMO_NAME)
         return MirrorReader(name, Store(backend, memo=memo), self.warn, sign_key=key)
+
+    @functools.cached_property
+    def is_local_usable(self) -> bool:
+        """Can the local store be used? Not when ``._qik`` or a folder of it is a symbolic
+        link (one warning): then nothing is looked up, stored or written there, and the
+        run goes on uncached, as with an unwritable store."""
+        return self._reader("local") is not None
 
     def save_memo(self) -> None:
         """Keep the local manifests this run validated for the next run (``store.memo``)."""
@@ -189,6 +203,8 @@ class Caches:
         # A venv lives outside the store: a stored sync counts only while the venv holds it.
         if runnable.internal and not is_built(self.project, runnable):
             return None
+        if not self.is_local_usable:  # a mirror's hit would be pulled into it
+            return None
         self._looked_up[runnable.name] = dep_hash
         for name in dict.fromkeys(("local", runnable.cache)):
             reader = self._reader(name)
@@ -222,11 +238,13 @@ class Caches:
 
     def mirrors(self, runnable: Runnable) -> tuple[Mirror, ...]:
         """Where a fresh result of ``runnable`` is published, besides the local store."""
-        if self.read_only or runnable.cache == "local":
+        if self.read_only or runnable.cache == "local" or not self.is_local_usable:
             return ()
         from qik.store.mirrors.spec import RepoMirror, S3Mirror
 
         if runnable.cache == "repo":
+            if self._reader("repo") is None:  # a symbolic link (warned about)
+                return ()
             return (RepoMirror(str(self.project.root / ".qik")),)
         remote, reader = self.remote(runnable.cache), self._reader(runnable.cache)
         if remote is None or reader is None or reader.guard.is_tripped:
@@ -647,6 +665,8 @@ class Run:
                 os.unlink(output)
         from qik.scheduler.worker import ColdRequest, encode_inputs
 
+        usable = self.plan.caches.is_local_usable  # not when it is a symbolic link
+        cached = cached and usable
         if cached and self._upstream_missing(runnable.name):
             cached = False
         return ColdRequest(
@@ -661,7 +681,7 @@ class Run:
             deps=tuple((d.label, d.digest) for d in fp.deps),
             artifacts=runnable.artifacts,
             cache_when=runnable.cache_when,
-            store_dir=self._store_dir,
+            store_dir=self._store_dir if usable else "",
             mirrors=self.plan.caches.mirrors(runnable),
             inputs=encode_inputs(f for d in fp.deps for f in d.files),
             run_id=self.plan.caches.run_id,
@@ -851,16 +871,30 @@ def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
     """``._qik/out``, if a file can be created there; else a new temporary directory, with
     a warning. An unwritable ``._qik`` must cost the cache, never the commands' run: the
     commands then run uncached (each store attempt says why) and still show their output.
-    (The stress suite's exhaustion case found commands failing unrun instead.)"""
+    (The stress suite's exhaustion case found commands failing unrun instead.) Nothing
+    is written through a symbolic link (``._qik`` or ``._qik/out``)."""
+    import tempfile
+
     out = root / "._qik" / "out"
+    for folder in (out.parent, out):
+        if os.path.islink(folder):
+            fallback = Path(tempfile.mkdtemp(prefix="qik-out-"))
+            # For ._qik itself, the words of the local cache's own warning: one line.
+            warn(
+                linked_warning(folder, "local")
+                if folder == out.parent
+                else (
+                    f"{folder} is a symbolic link: output goes to {fallback} "
+                    "(qik writes nothing through a link)"
+                )
+            )
+            return fallback
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".probe-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        import tempfile
-
         fallback = Path(tempfile.mkdtemp(prefix="qik-out-"))
         warn(
             f"can't write {out} ({exc.strerror}): output goes to {fallback}, results aren't cached"
@@ -868,6 +902,14 @@ def _output_dir(root: Path, warn: Callable[[str], None]) -> Path:
         return fallback
     _sweep_live(out)
     return out
+
+
+def linked_warning(path: Path, cache: str) -> str:
+    """The warning for a store (``cache``) not used because ``path`` is a symbolic link."""
+    return (
+        f"{path} is a symbolic link: cache {cache!r} is not used this run "
+        "(qik reads and writes nothing through a link)"
+    )
 
 
 def _check_inputs(store: Store, manifest: Manifest, present: set[str]) -> None:

@@ -176,7 +176,8 @@ def _stats(opts: argparse.Namespace) -> int:
     report: dict[str, StoreStats] = {}
     for name in _names(project, opts.cache):
         report[name] = StoreStats.of(_guarded(name, take_inventory, _store(caches, name)))
-    usage = read_usage(project.root / "._qik" / "last-run.json")
+    local = project.root / "._qik"
+    usage = None if os.path.islink(local) else read_usage(local / "last-run.json")
     if opts.json:
         last = None if usage is None else {"hits": usage.hits, "misses": usage.misses}
         doc = {name: _stats_doc(stats) for name, stats in report.items()}
@@ -278,10 +279,11 @@ def _gc(opts: argparse.Namespace) -> int:
     max_age = None if opts.max_age is None else parse_age(opts.max_age)
     project = _project(opts.profile)
     store = _store(_caches(project), "local")
-    plan = plan_gc(take_inventory(store), now=time.time(), max_size=max_size, max_age=max_age)
+    inventory = _guarded("local", take_inventory, store)
+    plan = plan_gc(inventory, now=time.time(), max_size=max_size, max_age=max_age)
     verb = "would remove" if opts.dry_run else "removed"
     if not opts.dry_run:
-        collect(store, plan)
+        _guarded("local", collect, store, plan)
     print(
         f"{verb} {len(plan.manifests)} results and {len(plan.objects)} objects, "
         f"{_bytes(plan.freed_bytes)}; {_bytes(plan.kept_bytes)} kept"
@@ -310,7 +312,8 @@ def _clear(opts: argparse.Namespace) -> int:
     store = _store(caches, name)
     removed = _guarded(name, _delete_all, store)
     if name == "local":
-        (project.root / "._qik" / "last-run.json").unlink(missing_ok=True)
+        # (``_store`` refused a ``._qik`` that is a symbolic link)
+        _guarded(name, (project.root / "._qik" / "last-run.json").unlink, missing_ok=True)
     elif name == "repo":
         from qik.store.mirrors.repo import unstage
 
@@ -379,7 +382,16 @@ def _store(caches: Caches, name: str) -> Store:
     from qik.store.s3 import S3Backend
 
     if name in ("local", "repo"):
-        return Store(LocalBackend(caches.project.root / ("._qik" if name == "local" else ".qik")))
+        backend = LocalBackend(caches.project.root / ("._qik" if name == "local" else ".qik"))
+        linked = backend.linked()
+        if linked is not None:
+            raise CacheError(
+                f"cache {name!r} is not used: {linked} is a symbolic link, and qik reads, "
+                "writes and deletes nothing through one",
+                code="cache-symlink",
+                hint=f"remove the link ({linked}); qik makes a folder there on its next run",
+            )
+        return Store(backend)
     remote = caches.remote(name)
     if remote is None:
         raise CacheError(
@@ -394,15 +406,31 @@ def _guarded(name: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwarg
     """``fn(*args, **kwargs)``; a failing cache is an error here: the user asked for it."""
     from qik.store.backend import BackendFailure
 
+    local = name in ("local", "repo")
     try:
         return fn(*args, **kwargs)
     except BackendFailure as exc:
         raise CacheError(
             f"cache {name!r} is unavailable: {exc.detail}",
             code="cache-unavailable",
-            hint="check the endpoint, bucket and credentials in [caches."
+            hint=_LOCAL_HINT[name]
+            if local
+            else "check the endpoint, bucket and credentials in [caches."
             f"{name}] (docs/s3.md), and that the server is up",
         ) from None
+    except OSError as exc:  # a local store's file or folder qik may not read or write
+        where = f": {exc.filename}" if exc.filename else ""
+        raise CacheError(
+            f"cache {name!r}: {exc.strerror or exc}{where}",
+            code="cache-error",
+            hint=_LOCAL_HINT.get(name, "check the cache's settings in [caches.NAME]"),
+        ) from None
+
+
+_LOCAL_HINT = {
+    "local": "check the permissions of ._qik/ and what it holds (you must read and write them)",
+    "repo": "check the permissions of .qik/ and what it holds (you must read and write them)",
+}
 
 
 _WARNED: list[str] = []

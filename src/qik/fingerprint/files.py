@@ -196,7 +196,10 @@ _CacheEntry = tuple[int, int, int, str]
 def _hash_tree(root: Path, *, write_cache: bool) -> dict[str, str]:
     """Blob id of every file under ``root`` (no git), reusing digests of unchanged files."""
     trust_before_ns = time.time_ns() - _RACY_NS
-    cache = _load_cache(root / _CACHE_FILE)
+    # Never read or written through a symbolic link ``._qik``: it could point anywhere.
+    linked = os.path.islink(root / "._qik")
+    write_cache = write_cache and not linked
+    cache = {} if linked else _load_cache(root / _CACHE_FILE)
     fresh: dict[str, _CacheEntry] = {}
     blobs: dict[str, str] = {}
     rehashed = False

@@ -21,6 +21,7 @@ How the imports are read out of grimp: :mod:`~qik.pygraph.scan`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.machinery
 import logging
@@ -42,7 +43,21 @@ __all__ = ["build_graph", "grimp_cache_dir"]
 
 
 def grimp_cache_dir(root: Path) -> Path:
-    return root / "._qik" / "pygraph" / "grimp"
+    return _scratch(root) / "grimp"
+
+
+def _scratch(root: Path) -> Path:
+    """``._qik/pygraph``; a temporary folder instead if ``._qik`` or it is a symbolic
+    link: qik writes nothing through a link (it could point outside the repository)."""
+    base = root / "._qik" / "pygraph"
+    if os.path.islink(base.parent) or os.path.islink(base):
+        return _private_scratch()
+    return base
+
+
+@functools.cache
+def _private_scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="qik-pygraph-"))
 
 
 def build_graph(
@@ -167,7 +182,7 @@ def _relative(filename: object, tree: str) -> str | None:
 def _mirror(root: Path, lay: Layout, roots: Sequence[str], broken: set[str]) -> tuple[str, str]:
     """A tree of symbolic links to the sources under ``roots``, broken files left empty:
     its top (to remove) and the directory in it that python-path stands for."""
-    base = root / "._qik" / "pygraph"
+    base = _scratch(root)
     base.mkdir(parents=True, exist_ok=True)
     tree = Path(tempfile.mkdtemp(prefix="tree-", dir=base))
     directory = tree / lay.prefix if lay.prefix else tree

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -91,7 +92,9 @@ class Pygraph:
     def env(self) -> Environment:
         """The distributions installed where qik runs."""
         paths = sys.path if self._dist_paths is None else self._dist_paths
-        return Environment(paths, self.project.root / "._qik" / "pygraph")
+        cache = self.project.root / "._qik" / "pygraph"
+        linked = os.path.islink(cache.parent) or os.path.islink(cache)
+        return Environment(paths, None if linked else cache)  # never through a link
 
     # -- DepEnv.pygraph -------------------------------------------------------------------
     def __call__(self, dep: PygraphDep, env: DepEnv) -> list[DepDigest]:

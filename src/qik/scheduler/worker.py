@@ -339,6 +339,8 @@ def _worker_number(store_dir: str) -> str:
 def _claim_number(folder: Path) -> str:
     import fcntl
 
+    if os.path.islink(folder.parent) or os.path.islink(folder):
+        return ""  # lock files are never created through a link
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(1, 10_000):
@@ -386,7 +388,8 @@ def _output(req: ColdRequest) -> tuple[str, int, tuple[str, ...]]:
     command runs regardless, and a warning says where its output went."""
     output = req.out_path
     # Read and write: a small log is read back through the same descriptor.
-    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    # Never through a symbolic link planted where the file goes (it could point anywhere).
+    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
     try:
         try:
             return output, os.open(req.out_path, flags, 0o666), ()
@@ -508,30 +511,63 @@ def encode_inputs(files: Iterable[tuple[str, str]]) -> str:
 
 
 def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Files under ``root`` matching the artifact globs, as sorted posix paths."""
+    """Files under ``root`` matching the artifact globs, as sorted posix paths.
+
+    A symbolic link is never stored, nor followed: neither a linked file nor anything
+    under a linked folder, named directly (``artifacts = ["dist"]``, ``dist`` a link) or
+    reached by a wildcard (``out/**``, ``out/sub`` a link). Each link is warned about
+    once. (Restoring a link could point a later write outside the repository; following
+    one stored files from outside it, as an audit found: ``dist -> ~/.ssh``.)"""
     import glob
 
     found: set[str] = set()
     links: set[str] = set()
     warnings: list[str] = []
+    linked_dirs: dict[str, bool] = {}  # folder (posix, relative) -> is a link
     for pattern in patterns:
         matches, linked = [], []
-        if not glob.has_magic(pattern) and os.path.isdir(root / pattern):
+        if os.path.islink(root / pattern):
+            found_here = [pattern]  # a link itself: not followed (os.walk would)
+        elif not glob.has_magic(pattern) and os.path.isdir(root / pattern):
             found_here = _below(root, pattern)  # a directory: every file below it
         else:
             found_here = glob.glob(pattern, root_dir=root, recursive=True)
         for m in found_here:
-            if os.path.islink(root / m):
-                linked.append(Path(m).as_posix())
-            elif os.path.isfile(root / m):
-                matches.append(m)
+            rel = Path(m).as_posix()
+            link = _linked_folder(root, rel, linked_dirs)
+            if link is not None:
+                linked.append(link)
+            elif os.path.islink(root / m):
+                linked.append(rel)
+            elif os.path.isfile(root / m) and not _is_temp(rel):
+                matches.append(rel)
         links.update(linked)
         if not matches and not linked:
             warnings.append(f"artifact pattern {pattern!r} matched no file")
-        found.update(Path(m).as_posix() for m in matches)
+        found.update(matches)
     # A link is not stored (restoring one could point a later write outside the repo).
     warnings.extend(f"artifact {link} is a symbolic link: not stored" for link in sorted(links))
     return sorted(found), warnings
+
+
+def _linked_folder(root: Path, rel: str, seen: dict[str, bool]) -> str | None:
+    """The first folder on the way from ``root`` to ``rel`` that is a symbolic link."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        folder = "/".join(parts[:i])
+        if folder not in seen:
+            seen[folder] = os.path.islink(root / folder)
+        if seen[folder]:
+            return folder
+    return None
+
+
+def _is_temp(rel: str) -> bool:
+    """One of qik's own temporary files (``.<name>.<16 hex>.qik-tmp``: a restore or a
+    store in progress, or left by one that was killed): never an artifact."""
+    from qik.store.backend import is_temp_name
+
+    return is_temp_name(rel.rsplit("/", 1)[-1])
 
 
 def _below(root: Path, directory: str) -> list[str]:

@@ -44,9 +44,12 @@ class Environment:
 
     @property
     def venv_dir(self) -> str:
-        """``._qik/venv/<space>``, relative to the root; odd characters %-escaped."""
+        """``._qik/venv/<space>``, relative to the root; odd characters %-escaped, and a
+        long name cut with a digest (``qik.filenames``)."""
+        from qik.filenames import bounded
+
         safe = _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), self.name)
-        return f"{VENV_ROOT}/{safe}"
+        return f"{VENV_ROOT}/{bounded(safe, self.name)}"
 
     def settings(self) -> Environment:
         return replace(self, name="")

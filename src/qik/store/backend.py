@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -28,13 +29,21 @@ __all__ = [
     "LocalBackend",
     "ReadOnlyBackend",
     "ReadStream",
+    "StoreLinked",
     "atomic_file",
     "ignore_itself",
+    "is_temp_name",
+    "is_temp_of",
+    "linked_folder",
     "open_regular",
     "write_atomic",
 ]
 
 _TEMP_SUFFIX = ".qik-tmp"
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{16}\.qik-tmp")
+# The folders of a store (``store/FORMAT.md``); ``objects/`` holds a folder per first two
+# hex digits. None of them, nor the store itself, may be a symbolic link.
+_FOLDERS = ("objects", "manifests", "shards")
 
 
 class KeyMissing(StoreError):
@@ -59,6 +68,18 @@ class BackendFailure(StoreError):
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+
+
+class StoreLinked(BackendFailure):
+    """The store's root or one of its folders is a symbolic link: the store is not used.
+
+    A link committed as ``.qik/objects`` (or ``._qik`` itself) would have qik write
+    objects outside the repository and, pruning them as unreferenced, delete whatever
+    files there look like objects."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("error", f"{path} is a symbolic link, which qik does not follow")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -119,9 +140,25 @@ class LocalBackend:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._root = os.fspath(root)
+        self._is_safe = False  # no link among the store's folders (``_check_links``)
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
+
+    def linked(self) -> Path | None:
+        """The store's root or folder that is a symbolic link, if any (``linked_folder``):
+        then every operation raises ``StoreLinked``."""
+        linked = linked_folder(self.root)
+        self._is_safe = linked is None  # checked: the first operation need not again
+        return linked
+
+    def _check_links(self) -> None:
+        """Once per backend: a few ``lstat`` calls and a listing of ``objects/``, not a
+        check per key (a fully cached run reads a manifest per runnable)."""
+        linked = linked_folder(self.root)
+        if linked is not None:
+            raise StoreLinked(linked)
+        self._is_safe = True
 
     def open(self, key: str) -> ReadStream:
         try:
@@ -170,6 +207,8 @@ class LocalBackend:
             raise ValueError(f"a prefix is empty or ends with '/': {prefix!r}")
         if prefix:
             check_relpath(prefix.rstrip("/"))
+        if not self._is_safe:
+            self._check_links()
         yield from _walk(self.root / prefix, prefix)
 
     def touch(self, key: str) -> bool:
@@ -191,6 +230,8 @@ class LocalBackend:
     def sweep_temps(self, older_than: float) -> int:
         """Delete temporary files left by crashed writers, if older than ``older_than``
         seconds (younger ones may belong to a live writer). Returns how many went."""
+        if not self._is_safe:
+            self._check_links()
         cutoff = time.time() - older_than
         removed = 0
         for dirpath, _, names in os.walk(self.root):
@@ -204,7 +245,10 @@ class LocalBackend:
 
     def file(self, key: str) -> str:
         """The file of ``key``, as a string: a fully cached run opens one per runnable,
-        and pathlib's joins cost more than the opens."""
+        and pathlib's joins cost more than the opens. ``StoreLinked`` if the store's root
+        or a folder of it is a symbolic link: nothing is read, written or deleted there."""
+        if not self._is_safe:
+            self._check_links()
         check_relpath(key)
         if key.rsplit("/", 1)[-1].startswith("."):
             # Dot names are where temporary files live; keys stay out of their way.
@@ -325,6 +369,22 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
+def is_temp_name(name: str) -> bool:
+    """Is ``name`` that of a temporary file of ``atomic_file`` or ``write_atomic``
+    (``.<target name>.<16 hex>.qik-tmp``)?"""
+    return name.endswith(_TEMP_SUFFIX) and _TEMP_NAME.fullmatch(name) is not None
+
+
+def is_temp_of(name: str, target: str) -> bool:
+    """Is ``name`` a temporary file of a write of ``target`` (a name in the same folder)?"""
+    prefix = f".{target}."
+    return (
+        name.startswith(prefix)
+        and len(name) == len(prefix) + 16 + len(_TEMP_SUFFIX)
+        and is_temp_name(name)
+    )
+
+
 def _create_temp(path: Path) -> tuple[Path, int]:
     temp, fd = _open_temp(os.fspath(path))
     return Path(temp), fd
@@ -344,13 +404,34 @@ def _open_temp(path: str) -> tuple[str, int]:
     return temp, fd
 
 
+def linked_folder(root: Path) -> Path | None:
+    """``root`` (a store, ``._qik`` or ``.qik``) or the first of its folders that is a
+    symbolic link, or None. Such a store is not used: writing through the link would put
+    files outside the repository, and maintenance (pruning, gc, clear) would delete files
+    there."""
+    for path in (root, *(root / name for name in _FOLDERS)):
+        if os.path.islink(path):
+            return path
+    try:
+        with os.scandir(root / "objects") as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return Path(entry.path)
+    except OSError:  # no objects yet, or not a folder: nothing linked there
+        pass
+    return None
+
+
 def ignore_itself(store: Path) -> bool:
     """Make ``store`` (``._qik``) hold a ``.gitignore`` of ``*``, so that git never lists
-    what it holds; False if it can't be written (the run goes on regardless)."""
+    what it holds; False if it can't be written (the run goes on regardless), or if
+    ``store`` is a symbolic link (nothing is written through one)."""
     marker = store / ".gitignore"
-    if marker.exists():
-        return True
     try:
+        if os.path.islink(store):
+            return False
+        if marker.exists():
+            return True
         store.mkdir(parents=True, exist_ok=True)
         tmp = store / f".gitignore.{os.getpid()}"
         tmp.write_text("*\n")
@@ -384,6 +465,9 @@ def _walk(directory: Path, prefix: str) -> Iterator[KeyInfo]:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return  # not created yet, or removed meanwhile
+    except OSError as exc:  # a folder qik can't enter (``chmod 000``): the store fails
+        kind: FailureKind = "denied" if isinstance(exc, PermissionError) else "error"
+        raise BackendFailure(kind, f"can't list {directory} ({exc.strerror})") from None
     for entry in entries:
         if entry.name.startswith("."):
             continue

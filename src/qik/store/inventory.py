@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qik.store.backend import BackendFailure, FailureKind
 from qik.store.cas import Store, StoredManifest, StoredObject
 from qik.store.manifest import Manifest, ManifestInvalid, ObjectRef
 from qik.store.sync import TRANSFER_THREADS
@@ -53,7 +54,14 @@ def take_inventory(store: Store, *, threads: int = TRANSFER_THREADS) -> Inventor
 
 
 def _read(store: Store, dep_hash: str) -> Manifest | str | None:
+    """The manifest, or why it is invalid. One that can't be read (its permissions) is
+    neither: ``BackendFailure``, as gc must not delete what it could not judge."""
     try:
         return store.read_manifest(dep_hash)
     except ManifestInvalid as exc:
         return exc.reason
+    except OSError as exc:
+        kind: FailureKind = "denied" if isinstance(exc, PermissionError) else "error"
+        raise BackendFailure(
+            kind, f"can't read manifests/{dep_hash}.json ({exc.strerror})"
+        ) from None

@@ -9,15 +9,18 @@ team cost one upload.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import glob
+import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from qik.store.backend import atomic_file
+from qik.store.backend import atomic_file, is_temp_name, is_temp_of
 from qik.store.cas import Store
 from qik.store.manifest import ArtifactEntry, Manifest, ObjectRef
 from qik.store.paths import safe_artifact_path
@@ -98,12 +101,13 @@ def copy_result(
     targets = {} if restore_root is None else _first_paths(manifest.artifacts)
     unique = tuple(dict.fromkeys(manifest.objects))
     restored: list[RestoredFile] = []  # appended from threads: list.append is atomic
+    leftovers = _Leftovers()
 
     def copy(ref: ObjectRef) -> bool:
         entry = targets.get(ref)
         if entry is None or restore_root is None:
             return _copy_if_absent(source, dest, ref)
-        return _copy_and_restore(source, dest, entry, restore_root, restored)
+        return _copy_and_restore(source, dest, entry, restore_root, restored, leftovers)
 
     sent = _map(copy, unique, threads)
     dest.write_manifest(manifest, check_objects=False)
@@ -135,11 +139,17 @@ def _first_paths(artifacts: Sequence[ArtifactEntry]) -> dict[ObjectRef, Artifact
 
 
 def _copy_and_restore(
-    source: Store, dest: Store, entry: ArtifactEntry, root: Path, restored: list[RestoredFile]
+    source: Store,
+    dest: Store,
+    entry: ArtifactEntry,
+    root: Path,
+    restored: list[RestoredFile],
+    leftovers: _Leftovers,
 ) -> bool:
     if dest.has(entry.ref):
         return False
     path = safe_artifact_path(root, entry.path)
+    leftovers.remove(path)
     with atomic_file(path, mode=entry.mode & 0o777) as fh:
         source.send_object(entry.ref, dest, decoded=fh)
     stamp = _stamp(path)
@@ -168,14 +178,47 @@ def restore_artifacts(
     written atomically once verified (``Store.restore_file``); decoding, hashing and
     writing release the GIL, so a replay with many artifacts uses every core."""
 
+    leftovers = _Leftovers()
+
     def restore(entry: ArtifactEntry) -> bool:
         dest = safe_artifact_path(root, entry.path)
         if is_current(dest, entry):
             return False
+        leftovers.remove(dest)
         store.restore_file(entry.ref, dest, entry.mode)
         return True
 
     return any(_map(restore, tuple(artifacts), threads))
+
+
+class _Leftovers:
+    """Temporary files a killed restore left beside an artifact (``.<name>.<16 hex>.qik-tmp``,
+    a partial file that stayed in the work tree for good): removed before the artifact is
+    restored again. Each folder is listed once per restore, and only when an artifact in
+    it is written: a replay whose files are current lists nothing. (A concurrent restore
+    of the same file loses its temporary file, and that replay runs its command again.)"""
+
+    def __init__(self) -> None:
+        self._temps: dict[Path, list[str]] = {}  # folder -> the temporary files in it
+        self._lock = threading.Lock()
+
+    def remove(self, dest: Path) -> None:
+        with self._lock:
+            temps = self._temps.get(dest.parent)
+            if temps is None:
+                temps = self._temps[dest.parent] = _temp_files(dest.parent)
+        for name in temps:
+            if is_temp_of(name, dest.name):
+                with contextlib.suppress(OSError):
+                    os.unlink(dest.parent / name)
+
+
+def _temp_files(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if e.name[:1] == "." and is_temp_name(e.name)]
+    except OSError:  # not there yet: nothing left in it
+        return []
 
 
 def _map(fn: Callable[[_T], bool], items: tuple[_T, ...], threads: int) -> list[bool]:

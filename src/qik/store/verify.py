@@ -67,4 +67,6 @@ def _check(store: Store, inventory: Inventory, ref: ObjectRef) -> str | None:
         return "is missing"
     except ObjectCorrupt as exc:
         return f"is corrupt: {exc.reason}"
+    except OSError as exc:  # the file's permissions: a problem of this object, not the cache
+        return f"can't be read ({exc.strerror})"
     return None

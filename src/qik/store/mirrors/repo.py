@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qik.store.backend import StoreLinked, linked_folder
 from qik.store.cas import Store, manifest_key, object_key
 from qik.store.manifest import Manifest, ManifestInvalid
 from qik.store.sync import copy_objects
@@ -59,7 +60,12 @@ class Changes:
 
 
 def publish_to_repo(store: Store, manifest: Manifest, path: Path) -> list[str]:
-    """Publish a fresh local result to the repo cache at ``path``; returns warnings."""
+    """Publish a fresh local result to the repo cache at ``path``; returns warnings.
+    ``StoreLinked`` if ``.qik`` or a folder of it is a symbolic link: nothing is written,
+    pruned or locked through one."""
+    linked = linked_folder(path)
+    if linked is not None:
+        raise StoreLinked(linked)
     path.mkdir(parents=True, exist_ok=True)
     mirror = Store.local(path)
     with _locked(path / ".lock"):
