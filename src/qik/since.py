@@ -194,7 +194,8 @@ def _pygraph_at(
         label = f"pygraph:{dep.pyimport}"
         files = tuple((path, index.digest(path) or "") for path, _ in covered.get(label, ()))
         listing = "".join(f"{path}={blob}\n" for path, blob in files)
-        return [DepDigest(label, hashlib.sha256(listing.encode()).hexdigest(), files)]
+        digest = hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
+        return [DepDigest(label, digest, files)]
 
     return digest
 
