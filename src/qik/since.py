@@ -208,7 +208,9 @@ def _runnables_at(project: Project, rev: str) -> tuple[Project | None, dict[str,
     from qik.config.validate import Loc
 
     rel = project.config_path.relative_to(project.root).as_posix()
-    raw = git.show(project.root, rev, rel)
+    # "./": relative to the project, which may lie below the top of its work tree (a bare
+    # "rev:path" is from the top: the config was never found there, and everything ran).
+    raw = git.show(project.root, rev, f"./{rel}")
     if raw is None:
         return None, None
     try:
