@@ -129,3 +129,28 @@ def test_redirecting_environment_is_ignored(repo: Path, monkeypatch: pytest.Monk
         env.setenv("GIT_DIR", str(repo / "nowhere"))
         env.setenv("GIT_INDEX_FILE", str(repo / "nowhere-index"))
         assert [e.path for e in qgit.ls_files_stage(repo)] == [".gitignore", "a.txt", "d/b.txt"]
+
+
+NAMES = ["plain.txt", 'q"uote', "new\nline", "ends\r", "back\\slash", "tab\there", "é.txt"]
+
+
+def test_hash_objects_matches_git_hash_object_for_any_name(repo: Path) -> None:
+    (repo / ".gitattributes").write_text("*.txt text eol=crlf\n")
+    names = [*NAMES, "bad\udcff.bin"]
+    for name in names:
+        (repo / "d" / name).write_bytes(b"x\r\ny\r\n")
+    ids = qgit.hash_objects(repo, [f"d/{name}" for name in names])
+    # .txt: stored as git would, line ends converted ("x\ny\n"); the rest as they are.
+    converted = git(repo, "hash-object", "--stdin", input_="x\ny\n").strip()
+    raw = git(repo, "hash-object", "--stdin", input_="x\r\ny\r\n").strip()
+    assert ids == [converted if name.endswith(".txt") else raw for name in names]
+    # Paths relative to a directory of the work tree, git run from anywhere in it.
+    assert qgit.hash_objects(repo / "d", ["plain.txt"], "d") == [converted]
+    assert qgit.hash_objects(repo, ["plain.txt"], "d") == [converted]
+    assert qgit.hash_objects(repo, []) == []
+
+
+def test_hash_objects_stops_at_a_missing_file(repo: Path) -> None:
+    with pytest.raises(qgit.HashObjectError) as info:
+        qgit.hash_objects(repo, ["a.txt", "gone", "a.txt"])
+    assert info.value.done == [git(repo, "hash-object", "a.txt").strip()]

@@ -159,40 +159,66 @@ def argv(git: str, args: Sequence[str]) -> list[str]:
     return [git, "--literal-pathspecs", *args]
 
 
-def spawn(command: Sequence[str], cwd: str, env: dict[str, str]) -> Started:
-    """Start a git command whose output (and errors) qik reads with :func:`collect`.
+def spawn(command: Sequence[str], cwd: str, env: dict[str, str], stdin: bytes = b"") -> Started:
+    """Start a git command whose output (and errors) qik reads with :func:`collect`; its
+    input is ``stdin`` (the null device when empty).
 
-    Where there are in-memory files (Linux), both go to such files, and the command starts
-    with ``posix_spawn`` (a cached run's git commands then need no ``subprocess``). A pipe
-    holds 64 KiB, and ``ls-files`` of 15,000 files writes a megabyte, so a command started
-    early would otherwise stop after its first 64 KiB until qik got round to reading it,
-    and finish only then. Elsewhere the output goes through a pipe.
+    Where there are in-memory files (Linux), the output and the errors go to such files,
+    and the command starts with ``posix_spawn`` (a cached run's git commands then need no
+    ``subprocess``). A pipe holds 64 KiB, and ``ls-files`` of 15,000 files writes a
+    megabyte, so a command started early would otherwise stop after its first 64 KiB until
+    qik got round to reading it, and finish only then. Elsewhere the output goes through a
+    pipe. The input is a file too (in memory, or a temporary one), so neither side waits
+    for the other.
     """
-    out = _memory_file()
-    err = _memory_file() if out is not None else None
-    if out is not None and err is not None:
-        try:
-            return _posix_spawn(command, cwd, env, out, err)
-        except BaseException:
-            os.close(out)
-            os.close(err)
-            raise
-    if out is not None:
-        os.close(out)
+    files = [_memory_file() for _ in range(3 if stdin else 2)]
+    try:
+        if all(fd is not None for fd in files):
+            fds = [fd for fd in files if fd is not None]
+            given = _filled(fds[2], stdin) if stdin else None
+            return _posix_spawn(command, cwd, env, fds[0], fds[1], given)
+    except BaseException:
+        _close(files)
+        raise
+    _close(files)
     import subprocess
+    import tempfile
 
-    return subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    with tempfile.TemporaryFile() if stdin else open(os.devnull, "rb") as given_file:
+        if stdin:
+            _filled(given_file.fileno(), stdin)
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=given_file,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+
+def _filled(fd: int, data: bytes) -> int:
+    """``fd`` (a fresh file) holding ``data``, read from its start."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _close(fds: Sequence[int | None]) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
 
 
 def _posix_spawn(
-    command: Sequence[str], cwd: str, env: dict[str, str], out: int, err: int
+    command: Sequence[str],
+    cwd: str,
+    env: dict[str, str],
+    out: int,
+    err: int,
+    given: int | None = None,
 ) -> Spawned:
     # posix_spawn can't change directory, and this process must not (another thread may
     # be using relative paths): git's own -C does it, once the directory is known to exist,
@@ -206,13 +232,17 @@ def _posix_spawn(
         argv,
         env,
         file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
+            if given is None
+            else (os.POSIX_SPAWN_DUP2, given, 0),
             (os.POSIX_SPAWN_DUP2, out, 1),
             (os.POSIX_SPAWN_DUP2, err, 2),
         ],
         # As Popen's restore_signals: Python ignores SIGPIPE, and children would inherit it.
         setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
     )
+    if given is not None:
+        os.close(given)  # the command has its own copy
     return Spawned(pid, out, err)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from qik.deps import decode_version
+from qik.inputs import decode_inputs
 from qik.plan import Fingerprint, PlanEntry
 
 __all__ = ["Change", "Explanation", "compare", "explain_entry", "parse_inputs"]
@@ -33,7 +34,7 @@ class Change:
 
     def describe(self) -> str:
         if self.kind.startswith("file-"):
-            return f"{self.kind[5:]:<9} {self.subject}"
+            return f"{self.kind[5:]:<9} {_shown(self.subject)}"
         if self.kind == "pydist":
             return f"distribution {self.subject}: {self.before} -> {self.after}"
         if self.kind == "const":
@@ -43,6 +44,22 @@ class Change:
         if self.kind in ("dep-added", "dep-removed"):
             return f"{self.kind[4:]} dep {self.subject}"
         return self.subject
+
+
+def _shown(path: str) -> str:
+    """A file name on one line: one with a line break or another unprintable character is
+    quoted, with those characters escaped. Bytes that aren't UTF-8 (lone surrogates) stay,
+    and print as themselves."""
+    if path.isprintable() or all(c.isprintable() or _is_byte(c) for c in path):
+        return path
+    return (
+        '"' + "".join(c if c.isprintable() or _is_byte(c) else ascii(c)[1:-1] for c in path) + '"'
+    )
+
+
+def _is_byte(char: str) -> bool:
+    """A byte of a name that isn't UTF-8, as ``surrogateescape`` decodes it."""
+    return "\udc80" <= char <= "\udcff"
 
 
 @dataclass(frozen=True)
@@ -59,13 +76,10 @@ class Explanation:
 
 
 def parse_inputs(data: bytes) -> dict[str, str]:
-    """The ``inputs`` object: one ``<blob> <path>`` line per file covered."""
-    files: dict[str, str] = {}
-    for line in data.decode(errors="replace").splitlines():
-        blob, _, path = line.partition(" ")
-        if path:
-            files[path] = blob
-    return files
+    """The ``inputs`` object (``qik.inputs``): path -> blob id of every file covered."""
+    # surrogateescape: a name's bytes that aren't UTF-8 read back as the file index has them.
+    listing = data.decode("utf-8", "surrogateescape")
+    return {path: blob for blob, path in decode_inputs(listing)}
 
 
 def compare(

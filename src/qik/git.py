@@ -25,9 +25,11 @@ from qik.errors import QikError
 
 __all__ = [
     "GitError",
+    "HashObjectError",
     "StagedFile",
     "WorktreeChanges",
     "blobs_and_status",
+    "hash_objects",
     "ls_files_stage",
     "ls_tree",
     "merge_base",
@@ -123,6 +125,52 @@ def blobs_and_status(root: Path, under: str = "") -> tuple[dict[str, str], Workt
         early.collect(status.proc)
         raise
     return blobs, _parse_status(_decode(_finish(status)), under)
+
+
+def hash_objects(root: Path, paths: Sequence[str], under: str = "") -> list[str]:
+    """The blob id git would store for each file of ``paths`` (relative to ``under``), in
+    order: ``git hash-object``, so after the conversions git applies when it adds a file
+    (``text``/``eol`` attributes, ``core.autocrlf``, clean filters such as git-lfs'), in one
+    process for all. Files must be regular files (git reads through a symlink). ``root``
+    may be any directory of the work tree: git reads the paths from the top level.
+
+    Raises :class:`GitError` when git fails, at the first file it can't read: the blob ids
+    of the files before it are in the error's ``done``.
+    """
+    if not paths:
+        return []
+    # Quoted, every one: --stdin-paths reads lines, drops a trailing "\r", and unquotes a
+    # line that starts with '"' (C-style, octal escapes), so any name gets through.
+    prefix = _prefix(under)
+    listing = b"".join(_c_quoted(prefix + path) + b"\n" for path in paths)
+    call = _start(root, ["hash-object", "--stdin-paths"], stdin=listing)
+    out, err = early.collect(call.proc)
+    if call.proc.returncode != 0:
+        raise HashObjectError(
+            f"`git hash-object` failed (exit {call.proc.returncode}): {_decode(err).strip()}",
+            hint="run `git hash-object FILE` in the repository to see what is wrong",
+            done=_decode(out).split(),
+        )
+    return _decode(out).split()
+
+
+class HashObjectError(GitError):
+    """``git hash-object`` stopped at a file; ``done`` holds the blob ids it printed."""
+
+    def __init__(self, message: str, *, hint: str | None = None, done: list[str]) -> None:
+        super().__init__(message, hint=hint)
+        self.done = done
+
+
+def _c_quoted(path: str) -> bytes:
+    raw = path.encode("utf-8", "surrogateescape")
+    return b'"' + b"".join(_C_ESCAPES[byte] for byte in raw) + b'"'
+
+
+_C_ESCAPES = [
+    bytes([byte]) if 0x20 <= byte < 0x7F and byte not in b'"\\' else b"\\%03o" % byte
+    for byte in range(256)
+]
 
 
 def ls_tree(root: Path, rev: str, under: str = "") -> Iterator[StagedFile]:
@@ -261,7 +309,7 @@ class _Call(NamedTuple):
     proc: early.Started
 
 
-def _start(cwd: Path, args: Sequence[str]) -> _Call:
+def _start(cwd: Path, args: Sequence[str], stdin: bytes = b"") -> _Call:
     # TODO(proc.py): STYLE.md wants every subprocess to start in qik.proc, which so far only
     # runs shell commands into a log file; move _start and _finish there when it can capture.
     git = _git()
@@ -269,11 +317,11 @@ def _start(cwd: Path, args: Sequence[str]) -> _Call:
         raise GitError("git is not installed or not on PATH", hint="install git (2.25 or newer)")
     command, env = early.argv(git, args), early.git_env()
     # Started already, before qik's imports (qik.early), if it is a file index's command.
-    proc = early.adopt(str(cwd), command, env)
+    proc = None if stdin else early.adopt(str(cwd), command, env)
     if proc is not None:
         return _Call(args, proc)
     try:
-        proc = early.spawn(command, str(cwd), env)
+        proc = early.spawn(command, str(cwd), env, stdin)
     except OSError as exc:  # cwd missing or not a directory
         raise GitError(
             f"can't run `git {' '.join(args)}` in {cwd}: {exc.strerror}",

@@ -86,7 +86,7 @@ def fingerprint(runnable: Runnable, env: DepEnv, *, with_upstream: bool = True) 
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @functools.lru_cache(maxsize=1024)

@@ -663,7 +663,8 @@ class Run:
             # (Only then: on a busy disk an unlink per runnable is a real cost.)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(output)
-        from qik.scheduler.worker import ColdRequest, encode_inputs
+        from qik.inputs import encode_inputs
+        from qik.scheduler.worker import ColdRequest
 
         usable = self.plan.caches.is_local_usable  # not when it is a symbolic link
         cached = cached and usable
@@ -684,6 +685,7 @@ class Run:
             store_dir=self._store_dir if usable else "",
             mirrors=self.plan.caches.mirrors(runnable),
             inputs=encode_inputs(f for d in fp.deps for f in d.files),
+            git_under=self.plan.index.git_under,
             run_id=self.plan.caches.run_id,
             command=runnable.command,
         )

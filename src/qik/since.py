@@ -194,7 +194,8 @@ def _pygraph_at(
         label = f"pygraph:{dep.pyimport}"
         files = tuple((path, index.digest(path) or "") for path, _ in covered.get(label, ()))
         listing = "".join(f"{path}={blob}\n" for path, blob in files)
-        return [DepDigest(label, hashlib.sha256(listing.encode()).hexdigest(), files)]
+        digest = hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
+        return [DepDigest(label, digest, files)]
 
     return digest
 
@@ -207,7 +208,9 @@ def _runnables_at(project: Project, rev: str) -> tuple[Project | None, dict[str,
     from qik.config.validate import Loc
 
     rel = project.config_path.relative_to(project.root).as_posix()
-    raw = git.show(project.root, rev, rel)
+    # "./": relative to the project, which may lie below the top of its work tree (a bare
+    # "rev:path" is from the top: the config was never found there, and everything ran).
+    raw = git.show(project.root, rev, f"./{rel}")
     if raw is None:
         return None, None
     try:

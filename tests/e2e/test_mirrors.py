@@ -77,7 +77,7 @@ def test_new_cache_files_are_staged_with_intent_to_add(
     assert ".qik/.lock" not in status  # the lock and temporary files are ignored
     assert ".qik/manifests/" in git(root, "diff", "--name-only")
     attributes = (root / ".gitattributes").read_text()
-    assert ".qik/** linguist-generated=true merge=qik" in attributes
+    assert ".qik/** -text linguist-generated=true merge=qik" in attributes
     assert "qik.store.mirrors.merge" in git(root, "config", "--local", "merge.qik.driver")
 
     # A result replaced before any commit: its intent-to-add entries go with it.

@@ -304,3 +304,33 @@ def test_of_drops_qik_dirs_and_sorts() -> None:
     index = FileIndex.of({"b": "1", "a": "2", "._qik/x": "3", ".qik/y": "4", ".qikz": "5"})
     assert index.paths == (".qikz", "a", "b")
     assert dict(index.blobs) == {".qikz": "5", "a": "2", "b": "1"}
+
+
+@pytest.mark.parametrize("under", ["", "proj/"])
+def test_changed_files_hash_as_git_stores_them(make_git_repo: MakeGitRepo, under: str) -> None:
+    """With line-ending conversion a file's bytes are not what git stores: "b\\r\\n" under
+    eol=crlf is the blob "b\\n", which the index lists once the file is committed."""
+    root = make_git_repo({".gitattributes": "*.txt text eol=crlf\n", f"{under}a.txt": "a\n"})
+    project = root / under
+    (project / "a.txt").write_bytes(b"b\r\n")
+    (project / "new.txt").write_bytes(b"c\r\n")
+    (project / "raw.bin").write_bytes(b"d\r\n")
+    index = FileIndex.from_worktree(project)
+    assert index.digest("a.txt") == hash_blob(b"b\n")
+    assert index.digest("new.txt") == hash_blob(b"c\n")
+    assert index.digest("raw.bin") == hash_blob(b"d\r\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "converted")
+    assert FileIndex.from_worktree(project).blobs == index.blobs
+    assert FileIndex.from_rev(project, "HEAD").blobs == index.blobs
+
+
+def test_a_clean_filter_git_cannot_run_leaves_the_bytes(make_git_repo: MakeGitRepo) -> None:
+    root = make_git_repo({".gitattributes": "*.bad filter=bad\n*.txt text eol=crlf\n"})
+    git(root, "config", "filter.bad.clean", "false")
+    git(root, "config", "filter.bad.required", "true")
+    write_files(root, {"a.txt": "a\r\n", "x.bad": "x\r\n", "z.txt": "z\r\n"})
+    index = FileIndex.from_worktree(root)
+    assert index.digest("a.txt") == hash_blob(b"a\n")
+    assert index.digest("x.bad") == hash_blob(b"x\r\n")  # as outside git: no conversion
+    assert index.digest("z.txt") is not None

@@ -122,6 +122,11 @@ def test_match(pattern: str, expected: tuple[str, ...]) -> None:
         ("a/*/", "a/*/", "a/", None),
         (".", "", "", ""),
         ("**", "", "", ""),
+        # Escaped characters are no wildcards: a name, anchored, its escapes undone.
+        ("x\\[1\\]", "x\\[1\\]", "", "x[1]"),
+        ("x\\[1\\]/", "x\\[1\\]/", "", "x[1]"),
+        ("a\\*/b/*.py", "a\\*/b/*.py", "a*/b/", None),
+        ("a[b", "a[b", "", "a[b"),
     ],
 )
 def test_parse(pattern: str, body: str, prefix: str, literal: str | None) -> None:
@@ -191,6 +196,9 @@ def test_prefix_slice_agrees_with_a_full_scan() -> None:
         ("\\*.py", ["*.py", "a.py"], ["*.py"]),
         ("a\\[b].txt", ["a[b].txt", "ab.txt"], ["a[b].txt"]),
         ("a[b", ["a[b", "ab"], ["a[b"]),  # unclosed "[" is literal
+        # An escaped name is a name: a directory covers every file below it, at the root.
+        ("x\\[1\\]", ["x[1]/f", "x[1]/g/h", "a/x[1]/f", "x1/f"], ["x[1]/f", "x[1]/g/h"]),
+        ("x\\[1]", ["x[1]", "a/x[1]", "x1"], ["x[1]"]),
         ("new*", ["new\nline", "new"], ["new", "new\nline"]),
         ("**/", ["a", "b/c"], ["a", "b/c"]),
         ("*/", ["a", "b/c", "b/d/e"], ["b/c", "b/d/e"]),
@@ -242,8 +250,16 @@ def assert_agrees_with_git(root: Path, patterns: list[str]) -> None:
     for pattern in patterns:
         text = pattern.strip()
         # No slash and not literal: at any depth, as .gitignore has it (git's :(glob) is
-        # anchored, so it is asked for **/pattern).
-        anywhere = "/" not in text.rstrip("/") and text != "**" and bool(set(text) & set("*?[\\"))
+        # anchored, so it is asked for **/pattern). Escaped characters are no wildcards.
+        unescaped = re.sub(r"\\.", "", text)
+        is_wild = bool(re.search(r"[*?]|\[.+\]", unescaped))
+        anywhere = "/" not in text.rstrip("/") and text != "**" and is_wild
         pathspec = f":(glob){'**/' if anywhere else ''}{text.lstrip('/')}"
+        if not is_wild and "\\" in text:
+            # A name spelled with escapes: git's :(glob) reads it as a pattern, which matches
+            # no file below a directory; qik reads it as the name, as a pathspec without
+            # wildcards would be (a directory covers every file below it).
+            name = re.sub(r"\\(.)", r"\1", text).strip("/")
+            pathspec = f":(literal){name}"
         by_git = git(root, "ls-files", "-z", "--", pathspec).split("\0")[:-1]
         assert match(index, pattern) == tuple(sorted(by_git)), pattern

@@ -484,3 +484,22 @@ def test_an_artifact_has_no_inline_text() -> None:
     doc["artifacts"][0]["text"] = "a"  # type: ignore[index]
     with pytest.raises(ManifestInvalid, match="unknown key 'text'"):
         Manifest.from_bytes(encode(doc))
+
+
+@pytest.mark.parametrize("dump", ["canonical", "one line"])
+def test_line_ends_converted_to_crlf_still_verify(dump: str) -> None:
+    """git may check a committed manifest out with CRLF line ends (core.autocrlf): JSON
+    holds no raw line break in a string, so undoing that changes no value."""
+    manifest = make_manifest()
+    if dump == "canonical":
+        data = manifest.to_bytes()
+    else:  # as the repo cache writes it: one line and its end
+        data = manifest.encoded(lambda doc: json.dumps(doc) + "\n")
+    converted = data.replace(b"\n", b"\r\n")
+    assert Manifest.from_bytes(converted) == manifest
+    damaged = converted.replace(b'"runnable"', b'"runnablE"')
+    with pytest.raises(ManifestInvalid):
+        Manifest.from_bytes(damaged)
+    flipped = converted.replace(b"\r\n", b"\r\r", 1)  # a CR where git never puts one
+    with pytest.raises(ManifestInvalid, match="checksum"):
+        Manifest.from_bytes(flipped)

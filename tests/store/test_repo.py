@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qik.store import Manifest, Store
 from qik.store.cas import manifest_key
-from qik.store.mirrors.repo import install_merge_driver, prune, publish_to_repo, scattered_json
+from qik.store.mirrors.repo import (
+    GITATTRIBUTES_LINE,
+    install_merge_driver,
+    prune,
+    publish_to_repo,
+    scattered_json,
+    with_attributes_line,
+)
 from tests.store.factories import make_manifest
 
 
@@ -56,7 +64,10 @@ def test_publishing_outside_git_still_prunes(tmp_path: Path) -> None:
         assert publish_to_repo(local, manifest, mirror) == []
     assert len(list(Store.local(mirror).iter_manifests())) == 1
     assert (mirror / ".gitignore").exists()
-    assert ".qik/** linguist-generated=true merge=qik" in (tmp_path / ".gitattributes").read_text()
+    assert (
+        ".qik/** -text linguist-generated=true merge=qik"
+        in (tmp_path / ".gitattributes").read_text()
+    )
     assert not install_merge_driver(tmp_path)
 
 
@@ -89,3 +100,26 @@ def test_scattered_json_holds_the_same_values(
     values, canonical = json.loads(data), json.loads(manifest.to_bytes())
     assert values.pop("checksum") != canonical.pop("checksum")  # over the bytes written
     assert values == canonical
+
+
+OLD_LINE = b".qik/** linguist-generated=true merge=qik"
+NEW_LINE = GITATTRIBUTES_LINE.encode()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b"", NEW_LINE + b"\n"),
+        (b"*.png binary", b"*.png binary\n" + NEW_LINE + b"\n"),
+        (b"*.png binary\n" + NEW_LINE + b"\n", b"*.png binary\n" + NEW_LINE + b"\n"),
+        # qik's older line (no -text) is replaced where it is, its line end kept
+        (b"a x\n" + OLD_LINE + b"\nb y\n", b"a x\n" + NEW_LINE + b"\nb y\n"),
+        (b"* text=auto\r\n" + OLD_LINE + b"\r\n", b"* text=auto\r\n" + NEW_LINE + b"\r\n"),
+        (OLD_LINE, NEW_LINE),
+        # both: left alone
+        (OLD_LINE + b"\n" + NEW_LINE + b"\n", OLD_LINE + b"\n" + NEW_LINE + b"\n"),
+    ],
+)
+def test_the_gitattributes_line_is_added_once(before: bytes, after: bytes) -> None:
+    assert with_attributes_line(before) == after
+    assert with_attributes_line(after) == after

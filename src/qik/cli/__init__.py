@@ -129,13 +129,15 @@ def _leave(code: int) -> NoReturn:
 def _printable_everywhere() -> None:
     """An output encoding that can't write qik's own characters ("──", "✓": an ASCII
     ``PYTHONIOENCODING``) prints them replaced, rather than failing the run on a
-    UnicodeEncodeError."""
+    UnicodeEncodeError. A UTF-8 one prints a file name that isn't valid UTF-8 (a str with
+    lone surrogates, as ``os`` and git's output decode it) as its own bytes, as ``ls``
+    does, and as Python does already in the C locale."""
     for stream in (sys.stdout, sys.stderr):
-        encoding = (getattr(stream, "encoding", None) or "").lower()
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
         reconfigure = getattr(stream, "reconfigure", None)
         strict = getattr(stream, "errors", None) == "strict"
-        if reconfigure is not None and strict and not encoding.startswith("utf"):
-            reconfigure(errors="replace")
+        if reconfigure is not None and strict:
+            reconfigure(errors="surrogateescape" if encoding == "utf8" else "replace")
 
 
 def _run(argv: list[str]) -> int:

@@ -76,13 +76,15 @@ class SpaceSource(Protocol):
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    # surrogateescape throughout: a file name (or a value read from the environment) that is
+    # not valid UTF-8 comes as a str with lone surrogates, and is hashed as its own bytes.
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _files_digest(files: tuple[tuple[str, str], ...]) -> str:
     # Length-prefixed (in characters) so no two different listings encode alike.
     listing = "".join([f"{len(path)}:{path}={blob}\n" for path, blob in files])
-    return hashlib.sha256(listing.encode()).hexdigest()
+    return hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _blob_getter(files: FileSource) -> Callable[[str], str | None]:

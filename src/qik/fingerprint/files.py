@@ -2,9 +2,11 @@
 
 In a git repository the digests are git blob ids. Tracked files take theirs from the index
 (``git ls-files -s``) for free; only the files ``git status`` names as modified or untracked
-(not ignored) are read and hashed here, with git's own blob scheme, so a digest equals what
-``git hash-object`` prints and what ``git ls-tree`` shows at any revision. Outside git every
-file is hashed the same way, with a stat-keyed cache in ``._qik/filecache.json``.
+(not ignored) are hashed, by one ``git hash-object`` for them all (a symlink here), so a
+digest equals what ``git hash-object`` prints and what ``git ls-tree`` shows at any
+revision once the file is committed, line-ending conversion and clean filters included.
+Outside git every file is hashed here with git's blob scheme (no conversion: there is no
+git to say which applies), with a stat-keyed cache in ``._qik/filecache.json``.
 """
 
 from __future__ import annotations
@@ -59,16 +61,21 @@ class FileIndex:
 
     blobs: Mapping[str, str]
     paths: tuple[str, ...]
+    # When the digests are git's, of each file's content as ``git add`` would store it (its
+    # line endings converted, its clean filter applied), the directory of the paths in the
+    # work tree ("" at its top); else None. A file's own bytes may then hash to another id,
+    # and only git can tell whether it changed (``git.hash_objects(..., under=git_under)``).
+    git_under: str | None = None
 
     @classmethod
-    def of(cls, blobs: Mapping[str, str]) -> FileIndex:
+    def of(cls, blobs: Mapping[str, str], *, git_under: str | None = None) -> FileIndex:
         """The index of ``blobs``, without qik's own directories."""
         paths = sorted(blobs)
         owned = dict(blobs)
         for prefix in _QIK_DIRS:
             for path in _pop_subtree(paths, prefix):
                 del owned[path]
-        return cls(blobs=MappingProxyType(owned), paths=tuple(paths))
+        return cls(blobs=MappingProxyType(owned), paths=tuple(paths), git_under=git_under)
 
     @classmethod
     def from_worktree(cls, root: Path, *, write_cache: bool = True) -> FileIndex:
@@ -80,9 +87,10 @@ class FileIndex:
         top = git.repo_root(root)
         if top is None:
             return cls.of(_hash_tree(root, write_cache=write_cache))
-        blobs, changes = git.blobs_and_status(top, _under(top, root))
-        _apply_changes(root, blobs, changes)
-        return cls.of(blobs)
+        under = _under(top, root)
+        blobs, changes = git.blobs_and_status(top, under)
+        _apply_changes(root, blobs, changes, under)
+        return cls.of(blobs, git_under=under)
 
     @classmethod
     def from_rev(cls, root: Path, rev: str) -> FileIndex:
@@ -93,8 +101,9 @@ class FileIndex:
                 f"{root} is not in a git work tree, so it has no revision {rev!r}",
                 hint="run qik inside a git repository to compare against a revision",
             )
+        under = _under(top, root)
         return cls.of(
-            {entry.path: entry.blob for entry in git.ls_tree(top, rev, _under(top, root))}
+            {entry.path: entry.blob for entry in git.ls_tree(top, rev, under)}, git_under=under
         )
 
     def digest(self, path: str) -> str | None:
@@ -116,19 +125,73 @@ class FileIndex:
         return iter(self.paths)
 
 
-def _apply_changes(root: Path, blobs: dict[str, str], changes: git.WorktreeChanges) -> None:
-    """Update the index's ``blobs`` in place to the work tree's content, as git status lists it."""
+def _apply_changes(
+    root: Path, blobs: dict[str, str], changes: git.WorktreeChanges, under: str
+) -> None:
+    """Update the index's ``blobs`` in place to the work tree's content, as git status lists it.
+
+    A changed file's digest is the blob id git would give it on ``git add``: after the
+    conversions of its attributes and config (``eol``, ``core.autocrlf``, a clean filter),
+    which a checked-out file's bytes may differ by. Its own bytes' hash would not be the
+    index's blob id of the same content, so a result committed with the file would be
+    stale in every clone.
+    """
     for path in changes.deleted:
         blobs.pop(path, None)
     algorithm = _algorithm(blobs)
+    regular: list[str] = []
     for path in changes.changed:
         if path.startswith(_QIK_DIRS):
             continue  # dropped by `of` anyway; don't read a store that isn't ignored
-        digest = blob_id(root / path, algorithm)
+        try:
+            mode = os.lstat(root / path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = 0
+        except OSError as exc:
+            raise _unreadable(root / path, exc) from exc
+        if stat.S_ISREG(mode):
+            regular.append(path)
+            continue
+        # git stores a symlink's text, hashed here: git hash-object would read its target.
+        digest = blob_id(root / path, algorithm) if stat.S_ISLNK(mode) else None
         if digest is None:
             blobs.pop(path, None)  # deleted since git status, or no longer a file
         else:
             blobs[path] = digest
+    blobs.update(_git_blob_ids(root, regular, algorithm, under))
+
+
+def _git_blob_ids(root: Path, paths: list[str], algorithm: str, under: str) -> dict[str, str]:
+    """path -> blob id of regular files, from one ``git hash-object`` for them all.
+
+    A file git can't read stops it: one deleted since it was listed is left out and git
+    hashes the rest; one that git can't hash but qik can read (a clean filter whose
+    program is missing, say) is hashed as its bytes, as are the files after it.
+    """
+    found: dict[str, str] = {}
+    rest = paths
+    while rest:
+        try:
+            ids = git.hash_objects(root, rest, under)
+        except git.HashObjectError as exc:
+            if len(exc.done) >= len(rest):
+                break
+            found.update(zip(rest, exc.done, strict=False))
+            failed, rest = rest[len(exc.done)], rest[len(exc.done) + 1 :]
+            if blob_id(root / failed, algorithm) is None:
+                continue  # deleted since git status listed it
+            rest.insert(0, failed)
+            break
+        if len(ids) == len(rest):
+            found.update(zip(rest, ids, strict=True))
+            return found
+        break
+    # git can't hash what qik can read: hashed as it is, as outside git.
+    for path in rest:
+        digest = blob_id(root / path, algorithm)
+        if digest is not None:
+            found[path] = digest
+    return found
 
 
 def hash_blob(data: bytes, algorithm: str = "sha1") -> str:
@@ -149,10 +212,14 @@ def blob_id(path: Path, algorithm: str = "sha1") -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None  # deleted since git listed it
     except OSError as exc:
-        raise FileIndexError(
-            f"can't read {path}: {exc.strerror}",
-            hint="fix its permissions, or add it to .gitignore if it is not a project file",
-        ) from exc
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: OSError) -> FileIndexError:
+    return FileIndexError(
+        f"can't read {path}: {exc.strerror}",
+        hint="fix its permissions, or add it to .gitignore if it is not a project file",
+    )
 
 
 def _hash_regular_file(path: Path, algorithm: str) -> str:

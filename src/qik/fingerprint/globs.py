@@ -7,7 +7,8 @@ Semantics (a pattern as written in ``deps``):
   ``./*.py`` the root's only. Any other pattern is anchored at the root:
   ``requirements.in`` is the root file only, never ``a/requirements.in``.
 - A pattern without wildcards names a file, or a directory and so every file below it
-  (``src``, ``src/``).
+  (``src``, ``src/``). An escaped character is no wildcard, nor is a ``[`` without its
+  ``]``: ``x\\[1\\]`` names the file or directory ``x[1]``, anchored at the root.
 - A pattern with wildcards matches whole paths, with gitignore wildcards: ``*`` and ``?``
   stay within one segment, ``**/`` crosses any number of directories, ``[a-z]``/``[!a-z]``
   are classes, ``\\`` escapes. So ``src/*`` is the files directly in ``src`` and ``*`` the
@@ -103,7 +104,7 @@ def parse(pattern: str) -> Glob:
     body = text[1:] if negated else text
     segments = _segments(pattern, body)
     is_dir = text.endswith("/") or not segments or segments[-1] == "**"
-    if len(segments) == 1 and "/" not in body.rstrip("/") and _has_wildcard(segments[0]):
+    if len(segments) == 1 and "/" not in body.rstrip("/") and _unescaped(segments[0]) is None:
         # No slash: as in .gitignore (and as git's pathspecs matched `*.py` in qik 0.2),
         # the pattern matches at any depth. "/*.py" or "./*.py" is the root's only.
         segments.insert(0, "**")
@@ -117,7 +118,7 @@ def parse(pattern: str) -> Glob:
         negated=negated,
         is_dir=is_dir,
         prefix="".join(f"{segment}/" for segment in prefix),
-        literal="/".join(segments) if is_literal else None,
+        literal="/".join(head) if is_literal else None,
         # Matched against the path after the prefix: the same pattern over many modules
         # ("src/a/**/*.py", "src/b/**/*.py") then compiles one regex, not one per module.
         regex=None if is_literal else _compile(pattern, tuple(segments[len(prefix) :]), is_dir),
@@ -180,10 +181,6 @@ class Matcher:
         return (literal, *below) if is_file else below
 
 
-def _has_wildcard(segment: str) -> bool:
-    return segment != "**" and any(c in _WILDCARDS for c in segment)
-
-
 def subtree(paths: Sequence[str], prefix: str) -> tuple[int, int]:
     """The slice of sorted ``paths`` starting with ``prefix`` ("" or ending in "/")."""
     if not prefix:
@@ -216,13 +213,30 @@ def _segments(pattern: str, text: str) -> list[str]:
 
 
 def _literal_head(segments: list[str]) -> list[str]:
-    """The leading segments of ``segments`` without wildcards."""
+    """The leading segments of ``segments`` without wildcards, unescaped (``x\\[1\\]`` is
+    the name ``x[1]``: an escaped character is no wildcard)."""
     head: list[str] = []
     for segment in segments:
-        if not _WILDCARDS.isdisjoint(segment):
+        name = _unescaped(segment)
+        if name is None:
             break
-        head.append(segment)
+        head.append(name)
     return head
+
+
+@functools.lru_cache(maxsize=4096)
+def _unescaped(segment: str) -> str | None:
+    """The name ``segment`` spells if it has no wildcard (``*``, ``?``, a ``[class]``;
+    ``**`` included), its escapes undone; else None."""
+    if _WILDCARDS.isdisjoint(segment):
+        return segment
+    name: list[str] = []
+    for token in _TOKEN.finditer(segment):
+        kind = token.lastgroup
+        if kind not in ("esc", "char"):
+            return None
+        name.append(token.group(kind))
+    return "".join(name)
 
 
 def _compile(pattern: str, segments: tuple[str, ...], is_dir: bool) -> re.Pattern[str]:

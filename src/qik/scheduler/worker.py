@@ -12,14 +12,16 @@ import dataclasses
 import functools
 import os
 import signal
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from qik import __version__
+from qik.inputs import decode_inputs, listing_bytes
 from qik.proc import (
     RUN_MARKER,
     CommandsStopped,
@@ -38,7 +40,6 @@ __all__ = [
     "BatchOutcome",
     "ColdOutcome",
     "ColdRequest",
-    "encode_inputs",
     "run_batch",
     "run_cold",
     "should_store",
@@ -65,9 +66,13 @@ class ColdRequest:
     cache_when: CacheWhen = "success"
     store_dir: str = ""  # the local store
     mirrors: tuple[Mirror, ...] = ()  # where to publish the result (repo, S3), in order
-    # The listing of every file covered, for :explain (``encode_inputs``): one string, as
+    # The listing of every file covered, for :explain (``qik.inputs``): one string, as
     # sending a pair per file cost the main process a pickled object per file.
     inputs: str = ""
+    # When the listed digests are git's blob ids of each file as ``git add`` stores it
+    # (qik.fingerprint.files), the project's directory in its work tree ("" at the top):
+    # a file whose bytes hash otherwise is confirmed with git. None outside git.
+    git_under: str | None = None
     run_id: str = ""  # marks the command's processes (proc.RUN_MARKER), for kill_marked
     command: str = ""  # the command's name, for QIK__CMD
     # Where the output goes once the command is done (``out_path`` is this process's own
@@ -420,7 +425,7 @@ def _store_result(
         root = Path(req.root)
         paths, warnings = collect_artifacts(root, req.artifacts)
         entries = [store.put_artifact(root, rel) for rel in paths]
-    inputs = store.put_small(req.inputs.encode()) if req.inputs else None
+    inputs = store.put_small(listing_bytes(req.inputs)) if req.inputs else None
     manifest = Manifest(
         runnable=req.name,
         dep_hash=req.dep_hash or "",
@@ -468,7 +473,12 @@ def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
     """Does a file the dep hash covers (``req.inputs``) differ from its digest now? Any
     change to a file sets its ctime to the time of the change, so only files whose ctime
     is later than shortly before the command started are hashed again; the rest cost an
-    ``lstat`` each (a cold run's pool worker does this for every runnable it stores)."""
+    ``lstat`` each (a cold run's pool worker does this for every runnable it stores).
+
+    A file whose bytes don't hash to its digest may still be unchanged: in git, a digest
+    is the blob id of the file as ``git add`` stores it, after line-ending conversion or a
+    clean filter (a fresh clone with ``core.autocrlf``: every file recent, every text file
+    converted). Those are confirmed with one ``git hash-object`` for them all."""
     cutoff = started_ns - _CLOCK_SLACK_NS
     listed = _parsed_inputs(req.root, req.inputs)
     lstat = os.lstat
@@ -479,9 +489,11 @@ def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
         pass  # one is gone (or was never there): see each
     from qik.fingerprint.files import blob_id
 
+    differ: list[tuple[str, str]] = []
     for digest, path in listed:
         try:
-            if lstat(path).st_ctime_ns < cutoff:
+            mode = lstat(path)
+            if mode.st_ctime_ns < cutoff:
                 continue
         except OSError:
             if digest:
@@ -490,10 +502,24 @@ def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
         algorithm = "sha256" if len(digest) == 64 else "sha1"
         try:
             if blob_id(Path(path), algorithm) != (digest or None):
-                return True
+                if req.git_under is None or not digest or not stat.S_ISREG(mode.st_mode):
+                    return True
+                differ.append((digest, path))
         except Exception:  # unreadable now: not known to be the same
             return True
-    return False
+    return bool(differ) and not _same_for_git(req.root, req.git_under or "", differ)
+
+
+def _same_for_git(root: str, under: str, listed: list[tuple[str, str]]) -> bool:
+    """Whether git gives each file of ``listed`` ((digest, absolute path)) its digest."""
+    from qik import git
+
+    start = len(root.rstrip("/")) + 1
+    try:
+        ids = git.hash_objects(Path(root), [path[start:] for _, path in listed], under)
+    except Exception:  # git failed, the file went away: not known to be the same
+        return False
+    return ids == [digest for digest, _ in listed]
 
 
 @functools.lru_cache(maxsize=1024)  # a few hundred bytes a listed file
@@ -501,13 +527,7 @@ def _parsed_inputs(root: str, inputs: str) -> tuple[tuple[str, str], ...]:
     """(digest, absolute path) of each line of an inputs listing: the runnables of a
     module share one, so it is parsed once."""
     prefix = root.rstrip("/") + "/"  # paths are repo-relative, posix: no os.path.join
-    pairs = (line.partition(" ") for line in inputs.splitlines())
-    return tuple((digest, prefix + path) for digest, _, path in pairs)
-
-
-def encode_inputs(files: Iterable[tuple[str, str]]) -> str:
-    """The inputs listing of a result: a line ``<blob> <path>`` per (path, blob)."""
-    return "".join([f"{blob} {path}\n" for path, blob in files])
+    return tuple((digest, prefix + path) for digest, path in decode_inputs(inputs))
 
 
 def collect_artifacts(root: Path, patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:

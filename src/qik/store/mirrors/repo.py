@@ -40,9 +40,15 @@ __all__ = [
     "publish_to_repo",
     "scattered_json",
     "unstage",
+    "with_attributes_line",
 ]
 
-GITATTRIBUTES_LINE = ".qik/** linguist-generated=true merge=qik"
+# -text: git must store and check out the cache's files byte for byte. A manifest's
+# checksum is over its bytes, and `* text=auto eol=crlf` or core.autocrlf would otherwise
+# give every clone CRLF manifests.
+GITATTRIBUTES_LINE = ".qik/** -text linguist-generated=true merge=qik"
+# The line of qik before -text: replaced by the one above where found.
+_OLD_GITATTRIBUTES_LINES = frozenset({".qik/** linguist-generated=true merge=qik"})
 _GITIGNORE = "# written by qik: lock and temporary files of the repo cache\n.lock\n.*.qik-tmp\n"
 _LOCK_RETRIES = 6  # git's index.lock, held briefly by the user's own git commands
 
@@ -185,13 +191,33 @@ def _ensure_files(path: Path) -> Changes:
         ignore.write_text(_GITIGNORE)
         added.append(f"{path.name}/.gitignore")
     attributes = path.parent / ".gitattributes"
-    text = attributes.read_text() if attributes.exists() else ""
-    if GITATTRIBUTES_LINE not in text.splitlines():
-        separator = "" if not text or text.endswith("\n") else "\n"
-        attributes.write_text(f"{text}{separator}{GITATTRIBUTES_LINE}\n")
+    text = attributes.read_bytes() if attributes.exists() else b""
+    updated = with_attributes_line(text)
+    if updated != text:
+        attributes.write_bytes(updated)
         if not text:
             added.append(".gitattributes")
     return Changes(added=added)
+
+
+def with_attributes_line(text: bytes) -> bytes:
+    """``.gitattributes`` (its bytes) with :data:`GITATTRIBUTES_LINE`: as it is if the
+    line is there, else with qik's older line replaced by it, else with it appended.
+    Other lines keep their bytes and their line ends."""
+    new = GITATTRIBUTES_LINE.encode()
+    lines = text.split(b"\n")
+    stripped = [line.rstrip(b"\r") for line in lines]
+    if new in stripped:
+        return text
+    old = {line.encode() for line in _OLD_GITATTRIBUTES_LINES}
+    if old.intersection(stripped):
+        # Where the old line was, with its line end.
+        return b"\n".join(
+            new + line[len(bare) :] if bare in old else line
+            for line, bare in zip(lines, stripped, strict=True)
+        )
+    separator = b"" if not text or text.endswith(b"\n") else b"\n"
+    return text + separator + new + b"\n"
 
 
 # -- git ------------------------------------------------------------------------------
