@@ -8,7 +8,8 @@ included). File digests at the base come from ``git ls-tree`` and the config fro
 
 - A runnable that did not exist at the base is changed.
 - pygraph deps compare the files their import graph covers *now*, at both revisions: an
-  import added or removed shows up as an edit of the importing file, which is covered.
+  import added or removed shows up as an edit of the importing file, which is covered. A
+  file deleted since, in a folder or below a package the graph covers now, counts too.
 - pydist deps compare versions as configured and installed now, so only
   ``[pydist] versions`` edits count (an environment is not part of a commit).
 """
@@ -106,6 +107,7 @@ def changed_since(
     scope = _with_upstream(dag, wanted)
     moved = _changed_paths(index, base_index)
     quick = _Quick(moved, Matcher(sorted(moved)), _same_settings(project, base_project))
+    deleted = base_index.blobs.keys() - index.blobs.keys()
     changed: set[str] = set()
     for name in sorted(scope):
         runnable = dag.runnables[name]
@@ -114,6 +116,9 @@ def changed_since(
             changed.add(name)
             continue
         fp_now = fingerprint(runnable, env_now, with_upstream=False)
+        if _lost_graph_files(fp_now, deleted):
+            changed.add(name)
+            continue
         if quick.is_unchanged(runnable, then, fp_now):
             continue  # most runnables: no file they cover moved, nothing in them changed
         if _differs(fp_now, then, base_index, make_env, base_project or project):
@@ -155,6 +160,27 @@ class _Quick:
             if kind == "pygraph" and any(path in self.moved for path, _ in digest.files):
                 return False
         return True
+
+
+def _lost_graph_files(fp_now: Fingerprint, deleted: Iterable[str]) -> bool:
+    """Was a file the import graph covered at the base deleted since? The graph is only
+    known now, and a deleted module is in no graph now: a deleted file counts when it was
+    beside a file a pygraph dep covers now, or below a package it covers (``c/m.py`` gone,
+    while ``c/__init__.py`` is covered). Too many at worst, never too few."""
+    covered = [path for d in fp_now.deps if d.label.startswith("pygraph:") for path, _ in d.files]
+    if not covered:
+        return False
+    folders = {path.rpartition("/")[0] for path in covered}
+    packages = {path.rpartition("/")[0] for path in covered if path.endswith("/__init__.py")}
+    for path in deleted:
+        folder = path.rpartition("/")[0]
+        if folder in folders:
+            return True
+        while folder:
+            if folder in packages:
+                return True
+            folder = folder.rpartition("/")[0]
+    return False
 
 
 def _changed_paths(now: FileIndex, base: FileIndex) -> set[str]:

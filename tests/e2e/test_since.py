@@ -134,3 +134,40 @@ def test_outside_a_git_repository(tmp_path: Path, qik: Qik) -> None:
     assert result.returncode == 2
     assert "error[since-no-repo]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+GRAPH_TOML = """
+[commands.ta]
+exec = "echo ta"
+deps = [{type = "pygraph", pyimport = "a"}]
+[commands.tc]
+exec = "echo tc"
+deps = [{type = "pygraph", pyimport = "c"}]
+[commands.tz]
+exec = "echo tz"
+deps = [{type = "pygraph", pyimport = "z"}]
+"""
+
+
+def test_a_module_deleted_from_the_import_graph(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # A deleted module is in no import graph now; it was in the graph at the base.
+    root = make_repo(
+        {
+            "qik.toml": GRAPH_TOML,
+            "a/__init__.py": "import c.m\n",
+            "c/__init__.py": "",
+            "c/m.py": "",
+            "c/sub/__init__.py": "",
+            "c/sub/k.py": "",
+            "z/__init__.py": "",
+        }
+    )
+    (root / "c" / "m.py").unlink()
+    assert qik(root, "--since", "HEAD", "--ls").stdout.split() == ["ta", "tc"]
+    git(root, "checkout", "-q", "c/m.py")
+    (root / "c" / "sub" / "k.py").unlink()  # below a package tc covers
+    assert "tc" in qik(root, "--since", "HEAD", "--ls").stdout.split()
+    git(root, "rm", "-q", "c/sub/k.py")
+    git(root, "commit", "-q", "-m", "gone")
+    assert "tz" not in qik(root, "--since", "HEAD~1", "--ls").stdout.split()
+    assert "tc" in qik(root, "--since", "HEAD~1", "--ls").stdout.split()
