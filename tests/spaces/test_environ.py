@@ -120,3 +120,21 @@ def test_dotenv_not_installed(load: Load, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(SpaceError) as info:
         SpaceEnvs(load(TOML, FILES), BASE).for_space("plain")
     assert info.value.code == "dotenv-not-installed"
+
+
+def test_dotenv_expands_against_the_layered_environment(load: Load) -> None:
+    # ${PATH} is the venv's PATH (venv first), ${GREETING} an earlier file's value, not
+    # qik's own environment's.
+    files = {
+        "reqs.txt": "six\n",
+        "one.env": "GREETING=hello\n",
+        "two.env": 'SECOND="${GREETING}-2"\nPATH="/opt/extra:${PATH}"\nSELF=a\nSELF="${SELF}b"\n',
+    }
+    toml = '[spaces.app]\nvenv = "reqs.txt"\ndotenv = ["one.env", "two.env"]\n'
+    project = load(toml, files)
+    env = SpaceEnvs(project, {"PATH": "/usr/bin", "GREETING": "base"}).for_space("app")
+    assert env is not None
+    venv_bin = str(project.root / "._qik" / "venv" / "app" / "bin")
+    assert env["SECOND"] == "hello-2"
+    assert env["PATH"] == os.pathsep.join(("/opt/extra:" + venv_bin, "/usr/bin"))
+    assert env["SELF"] == "ab"

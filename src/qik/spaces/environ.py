@@ -61,7 +61,7 @@ class SpaceEnvs:
             result.update(_venv_vars(self.root, env, result))
             result.pop("PYTHONHOME", None)  # would point the venv's Python at another stdlib
         for path in dotenv:
-            result.update(_dotenv_values(self.root, path, space))
+            result.update(_dotenv_values(self.root, path, space, result))
         return result
 
 
@@ -74,7 +74,13 @@ def _venv_vars(root: Path, env: Environment, base: Mapping[str, str]) -> dict[st
     return {"VIRTUAL_ENV": str(root / env.venv_dir), "PATH": path}
 
 
-def _dotenv_values(root: Path, path: str, space: str) -> dict[str, str]:
+def _dotenv_values(
+    root: Path, path: str, space: str, layered: Mapping[str, str]
+) -> dict[str, str]:
+    """A dotenv file's values, ``${VAR}`` expanded as python-dotenv does, but against the
+    environment as layered so far (the venv's ``PATH``, earlier files' values), not qik's
+    own: ``PATH="/opt/x:${PATH}"`` keeps the venv first, and a later file can build on an
+    earlier one's value."""
     file = root / path
     if not file.is_file():
         raise SpaceError(
@@ -84,15 +90,23 @@ def _dotenv_values(root: Path, path: str, space: str) -> dict[str, str]:
             "(or [defaults])",
         )
     try:
-        from dotenv import dotenv_values
+        from dotenv import parser, variables
     except ImportError:
         raise SpaceError(
             f"space {space!r} has dotenv files, and python-dotenv isn't installed",
             code="dotenv-not-installed",
             hint="qik depends on python-dotenv: pip install python-dotenv",
         ) from None
-    values: Mapping[str, str | None] = dotenv_values(file)
-    return {key: value for key, value in values.items() if value is not None}
+    env: dict[str, str | None] = dict(layered)
+    values: dict[str, str] = {}
+    with open(file, encoding="utf-8") as stream:
+        for binding in parser.parse_stream(stream):  # in order, a key set twice included
+            if binding.key is None or binding.value is None:
+                continue  # a line that isn't KEY=VALUE (python-dotenv skips it too)
+            atoms = variables.parse_variables(binding.value)
+            value = "".join(atom.resolve(env) for atom in atoms)
+            env[binding.key] = values[binding.key] = value
+    return values
 
 
 def is_synced(root: Path, env: Environment) -> bool:
