@@ -191,3 +191,17 @@ def test_uv_plugin_options_are_every_venvs_defaults(load: Load) -> None:
     assert "--constraint constraints.txt" in lock_exec(app)
     assert "--index-url https://pypi.example/simple" in lock_exec(app)
     assert "--extra-index-url https://extra.example/simple" in sync_exec(app)
+
+
+def test_spaces_with_one_venv_share_it_when_their_first_file_is_shared_too(load: Load) -> None:
+    # default locks base.txt alone; app and lint (app's venv) share one lock and one venv.
+    envs = _envs(
+        load,
+        '[spaces.default]\nvenv = "base.txt"\n'
+        '[spaces.app]\nvenv = ["base.txt", "app.txt"]\n'
+        '[spaces.lint]\nvenv = {type = "space", name = "app"}\n'
+        '[spaces.same]\nvenv = ["base.txt", "app.txt"]\n',
+    )
+    assert envs["default"].lock == "base.lock"
+    assert envs["app"].lock == "base-app.lock"
+    assert envs["lint"] is envs["app"] and envs["same"] is envs["app"]

@@ -86,16 +86,23 @@ def _resolve(project: Project) -> Resolved:
     shared: dict[Environment, Environment] = {}
     envs: dict[str, Environment] = {}
     default_locks: dict[str, Environment] = {}  # a default lock path -> its first user
+    unlocked: dict[Environment, Environment] = {}  # settings but the default lock -> env
     for name in project.spaces:
         venv = _effective(project, name)
         env = _environment(name, venv, project)
         if env.is_venv and venv is not None and venv.lock is None:
             # Spaces whose settings differ but whose requirements start with the same file
             # (app = ["requirements.txt", "app.txt"], dev = ["requirements.txt", ...]):
-            # the first keeps the default lock, the others get one named after them.
+            # the first keeps the default lock, the others get one named after them. Spaces
+            # with the same settings still share one, whichever lock that is.
+            key = replace(env.settings(), lock=None)
+            if key in unlocked:
+                envs[name] = unlocked[key]
+                continue
             first = default_locks.setdefault(str(env.lock), env)
             if first.settings() != env.settings():
                 env = replace(env, lock=default_lock(venv.reqs[0], name))
+            env = unlocked[key] = shared.setdefault(env.settings(), env)
         envs[name] = shared.setdefault(env.settings(), env)
     _check_locks(project, envs.values())
     dotenv = {
