@@ -202,3 +202,22 @@ def test_since_follows_the_import_graph(make_repo: Callable[..., Path], qik: Qik
         "each@d",
         "single",
     ]
+
+
+def test_a_relative_import_above_the_top_package_is_no_module(
+    make_repo: Callable[..., Path], qik: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    # `from .. import other` in pkg/__init__.py is an ImportError in Python: not the
+    # unmapped module '' (an error whose hint was `[pydist] modules = { = "dist-name"}`).
+    root = make_repo(
+        {
+            "qik.toml": '[commands.t]\nexec = "echo t"\n'
+            'deps = [{type = "pygraph", pyimport = "pkg"}]\n',
+            "pkg/__init__.py": "from .. import other\nfrom . import sub\n",
+            "pkg/sub.py": "",
+        }
+    )
+    out = qik(root, "t")
+    assert out.returncode == 0, out.stderr
+    graph = json.loads(qik(root, ":graph", "--imports", "pkg", "--format", "json").stdout)
+    assert "''" not in json.dumps(graph) and '"module": ""' not in json.dumps(graph)

@@ -84,12 +84,22 @@ def _scan_fast(grimp: Any, roots: list[str], options: dict[str, object]) -> Scan
     for module, imports in by_module.items():
         row = edges.setdefault(module.name, {})
         for imp in imports:
-            lines = row.get(imp.imported.name)
+            name = imp.imported.name
+            if not _importable(name):
+                continue
+            lines = row.get(name)
             if lines is None:
-                row[imp.imported.name] = [imp.line_number or 0]
+                row[name] = [imp.line_number or 0]
             else:
                 lines.append(imp.line_number or 0)
     return Scan(edges, _external(edges, roots))
+
+
+def _importable(name: str) -> bool:
+    """A relative import that climbs above the top-level package (``from .. import x`` in
+    ``pkg/__init__.py``) names no module: Python raises ImportError on it, and the graph
+    leaves it out, as it does a file Python can't parse."""
+    return bool(name) and not name.startswith(".") and ".." not in name
 
 
 def _external(edges: Edges, roots: list[str]) -> set[str]:
@@ -103,6 +113,8 @@ def _scan_public(grimp: Any, roots: list[str], options: dict[str, object]) -> Sc
     edges: Edges = {}
     external: set[str] = set()
     for name in graph.modules:
+        if not _importable(name):
+            continue
         if graph.is_module_squashed(name):
             external.add(name)
             continue
@@ -114,5 +126,6 @@ def _scan_public(grimp: Any, roots: list[str], options: dict[str, object]) -> Sc
                 }
             )
             for imported in graph.find_modules_directly_imported_by(name)
+            if _importable(imported)
         }
     return Scan(edges, external)
