@@ -221,3 +221,29 @@ def test_a_relative_import_above_the_top_package_is_no_module(
     assert out.returncode == 0, out.stderr
     graph = json.loads(qik(root, ":graph", "--imports", "pkg", "--format", "json").stdout)
     assert "''" not in json.dumps(graph) and '"module": ""' not in json.dumps(graph)
+
+
+def test_a_graph_built_before_cache_repo_was_set_goes_to_the_repo_cache(
+    make_repo: Callable[..., Path],
+    qik: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    toml = '[commands.t]\nexec = "echo t"\ndeps = [{type = "pygraph", pyimport = "a"}]\n'
+    root = make_repo(
+        {
+            "qik.toml": toml,
+            "a/__init__.py": "import b\n",
+            "b/__init__.py": "",
+            ".gitignore": "._qik/\n",
+        }
+    )
+    assert qik(root, "t").returncode == 0  # the graph is in the local store only
+    (root / "qik.toml").write_text(toml + '[plugins.pygraph]\ncache = "repo"\n')
+    assert qik(root, "t").returncode == 0
+    assert list((root / ".qik" / "manifests").iterdir())
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "graph")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    assert qik(clone, "t").returncode == 0
+    assert not (clone / "._qik" / "pygraph").exists()  # loaded, not built

@@ -39,7 +39,9 @@ def load_graph(
     key = graph_key(project, lay, index, extra)
     local = _local(project)
     graph = _read(local, key)
-    if graph is None:
+    if graph is not None:
+        _fill_repo_cache(project, local, key)
+    else:
         graph = _from_mirror(project, local, key)
     if graph is None:
         graph = _build_and_store(project, lay, extra, local, key)
@@ -135,6 +137,27 @@ def _store(store: Store, key: str, graph: ImportGraph, duration: float) -> Manif
     except (StoreError, OSError):  # a read-only checkout: the graph is rebuilt next time
         return None
     return manifest
+
+
+def _fill_repo_cache(project: Project, local: Store, key: str) -> None:
+    """A graph built before ``cache = "repo"`` was set (or after ``.qik/`` was cleared)
+    goes there too, or no clone would ever load it. One ``stat`` when it is there; an S3
+    cache is not checked (a request every run), only written when the graph is built."""
+    if project.pygraph.cache != "repo":
+        return
+    import os
+
+    from qik.store.cas import manifest_key
+
+    if os.path.isfile(os.path.join(project.root, ".qik", manifest_key(key))):
+        return
+    found = _mirror_cache(project)
+    try:
+        manifest = local.read_manifest(key)
+    except (StoreError, OSError):
+        return
+    if manifest is not None and found is not None:
+        _publish(local, manifest, *found)
 
 
 def _publish(local: Store, manifest: Manifest, caches: Caches, build: Runnable) -> None:
