@@ -162,7 +162,7 @@ def _print_imports(project: Project, pyimport: str, fmt: str) -> int:
 def _imports_doc(found: Resolution, versions: dict[str, str | None]) -> dict[str, object]:
     return {
         "pyimport": found.pyimport,
-        "modules": list(found.modules),
+        "modules": sorted(found.modules),
         "files": list(found.files),
         "distributions": [{"name": d, "version": versions[d]} for d in found.dists],
         "unmapped": [
@@ -173,7 +173,7 @@ def _imports_doc(found: Resolution, versions: dict[str, str | None]) -> dict[str
 
 def _imports_text(found: Resolution, versions: dict[str, str | None]) -> str:
     lines = [found.pyimport, f"  modules ({len(found.modules)}):"]
-    lines += [f"    {m}" for m in found.modules]
+    lines += [f"    {m}" for m in sorted(found.modules)]
     lines.append(f"  files ({len(found.files)}):")
     lines += [f"    {f}" for f in found.files]
     lines.append(f"  distributions ({len(found.dists)}):")
