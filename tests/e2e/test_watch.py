@@ -128,3 +128,34 @@ def test_watch_follows_strict_command_deps_only(
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 143, "SIGTERM ends a watch with 143, as it ends a run"
     assert "Traceback" not in err
+
+
+def test_a_file_the_round_itself_wrote_is_no_change(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # gen writes gen.txt, which use reads: after a round that ran both, the watcher sees
+    # gen.txt change, but use already ran on it (a re-lock, then its sync, in spaces).
+    toml = """
+        [commands.gen]
+        exec = "cat src.txt > gen.txt"
+        deps = ["src.txt"]
+        artifacts = ["gen.txt"]
+        [commands.use]
+        exec = "cat gen.txt"
+        deps = ["gen.txt", {type = "command", name = "gen", strict = true}]
+        """
+    root = make_repo({"qik.toml": toml, "src.txt": "1\n", ".gitignore": "._qik/\n"})
+    out = tmp_path / "out"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen([QIK, "--watch"], cwd=root, stdout=stdout, stderr=subprocess.PIPE)
+        try:
+            summaries = lambda: out.read_text().count("\nqik: ")  # noqa: E731
+            assert _wait_for(lambda: summaries() == 1, 20), "first run"
+            time.sleep(0.5)
+            (root / "src.txt").write_text("2\n")
+            assert _wait_for(lambda: summaries() == 2, 5), "the change's round"
+            time.sleep(1.5)
+            assert summaries() == 2, out.read_text()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=10)

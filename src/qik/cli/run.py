@@ -127,7 +127,9 @@ def _run_watched(
             return False
     # The pool stays up between batches: a change should cost the command, not a start-up.
     _execute(plan, options, start, keep_pool=True)
-    seen.update({n: own[n] for n in plan.names})
+    # As run: a runnable planned again once its upstream had run (a sync after the lock it
+    # syncs to was written) ran on inputs the round itself wrote, which aren't a change.
+    seen.update({n: plan.fingerprints[n].own_digests() for n in plan.names})
     return True
 
 
