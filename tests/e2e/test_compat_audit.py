@@ -6,6 +6,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 Qik = Callable[..., subprocess.CompletedProcess[str]]
 
 CACHE_FROM_CTX = """
@@ -117,3 +119,23 @@ def test_a_project_git_ignores_is_warned_about(tmp_path: Path, qik: Qik) -> None
     out = qik(outer / "proj", "a")
     assert out.returncode == 0
     assert "git ignores qik.toml" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[spaces.app]\nvenv = "req\\u0000.txt"\n',
+        '[spaces.app]\ndotenv = ["a\\u0000.env"]\n',
+        '[spaces]\ncache = "\\u0000"\n',
+        '[spaces.app.venv]\ntype = "uv"\nreqs = ["../outside.txt"]\n',
+        '[spaces.app]\nvenv = "/etc/hostname"\n',
+    ],
+)
+def test_a_venv_path_outside_the_project_or_with_a_nul_is_invalid(
+    make_repo: Callable[..., Path], qik: Qik, toml: str
+) -> None:
+    # The lock is written beside the requirements: /etc/hostname.lock, ../outside.lock.
+    root = make_repo({"qik.toml": toml + '[commands.x]\nexec = "echo x"\nspace = "app"\n'})
+    out = qik(root, "x")
+    assert out.returncode == 2 and "error[invalid-value]" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

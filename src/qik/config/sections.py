@@ -20,9 +20,10 @@ from qik.config.validate import (
     Fields,
     Loc,
     as_bool,
+    as_file_path,
+    as_file_paths,
     as_rel_path,
     as_str,
-    as_strs,
     as_table,
     config_error,
     fields,
@@ -130,7 +131,7 @@ def parse_defaults(value: object, loc: Loc, refs: Refs) -> Defaults:
         cache_when=f.get_or("cache-when", as_cache_when_or_template, "success"),
         python_path=f.get_or("python-path", as_rel_path, "."),
         venv=f.opt("venv", lambda v, at: parse_venv(v, at, refs)),
-        dotenv=f.get_or("dotenv", as_strs, ()),
+        dotenv=f.get_or("dotenv", as_file_paths, ()),
     )
 
 
@@ -161,7 +162,7 @@ def parse_uv_plugin(plugins: tuple[Loc, object] | None, refs: Refs) -> UvPluginC
         return UvPluginConf()
     f = fields(spec, loc / "uv", UV_PLUGIN_KEYS)
     return UvPluginConf(
-        constraint=f.opt("constraint", as_rel_path),
+        constraint=f.opt("constraint", as_file_path),
         python=f.opt("python", as_str),
         index_url=f.opt("index-url", as_str),
         extra_index_url=f.opt("extra-index-url", as_str),

@@ -11,8 +11,11 @@ from qik.config.refs import Refs
 from qik.config.schema import Module, Space, SpaceVenv
 from qik.config.validate import (
     Loc,
+    as_file_path,
+    as_file_paths,
     as_list,
     as_rel_path,
+    as_rel_paths,
     as_str,
     as_strs,
     choice,
@@ -81,7 +84,7 @@ def _parse_space(
         modules=tuple(module for module, _ in modules),
         fence=f.get_or("fence", lambda v, at: _parse_fence(v, at, refs), no_fence),
         venv=f.opt("venv", lambda v, at: parse_venv(v, at, refs)),
-        dotenv=f.get_or("dotenv", as_strs, ()),
+        dotenv=f.get_or("dotenv", as_file_paths, ()),
     )
     return space, modules
 
@@ -184,7 +187,7 @@ def _as_reqs(value: object, loc: Loc) -> tuple[str, ...]:
                 f"{req!r} is not a requirements file",
                 'name a file, e.g. "requirements.txt"',
             )
-    return reqs
+    return as_rel_paths(value, loc)  # a lock is written beside each: inside the project
 
 
 def parse_venv(value: object, loc: Loc, refs: Refs) -> SpaceVenv:
@@ -207,7 +210,7 @@ def parse_venv(value: object, loc: Loc, refs: Refs) -> SpaceVenv:
         type=venv_type,
         reqs=f.get_or("reqs", _as_reqs, ()),
         lock=f.opt("lock", as_rel_path),  # an artifact: it must stay inside the project
-        constraint=f.opt("constraint", as_str),
+        constraint=f.opt("constraint", as_file_path),
         python=f.opt("python", as_str),
         name=f.req("name", refs.space) if venv_type == "space" else f.opt("name", as_str),
         cache=f.opt("cache", refs.cache),

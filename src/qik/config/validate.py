@@ -179,6 +179,34 @@ def as_rel_path(value: object, loc: Loc) -> str:
     return posixpath.normpath(text)
 
 
+def as_rel_paths(value: object, loc: Loc) -> tuple[str, ...]:
+    """``as_strs``, each a path inside the project (``as_rel_path``)."""
+    items = as_strs(value, loc)
+    at = (lambda i: loc) if isinstance(value, str) else (lambda i: loc / i)
+    return tuple(as_rel_path(item, at(i)) for i, item in enumerate(items))
+
+
+def as_file_path(value: object, loc: Loc) -> str:
+    """A file qik only reads (a dotenv or constraint file): relative to the project, and
+    unlike ``as_rel_path`` it may be outside it (``../shared.env``), but it is a path."""
+    text = as_str(value, loc)
+    if not text or "\0" in text:
+        raise config_error(
+            "invalid-value",
+            loc,
+            f"{text!r} is not a file path",
+            f'write {loc.dotted} as a path relative to the project root, e.g. "app.env"',
+        )
+    return text
+
+
+def as_file_paths(value: object, loc: Loc) -> tuple[str, ...]:
+    """``as_strs``, each a path (``as_file_path``)."""
+    items = as_strs(value, loc)
+    at = (lambda i: loc) if isinstance(value, str) else (lambda i: loc / i)
+    return tuple(as_file_path(item, at(i)) for i, item in enumerate(items))
+
+
 def choice(options: Collection[str]) -> Convert[str]:
     """A converter accepting one of ``options``."""
 
