@@ -154,13 +154,9 @@ UV_PLUGIN_KEYS = ("pyimport", "constraint", "python", "index-url", "extra-index-
 
 def parse_uv_plugin(plugins: tuple[Loc, object] | None, refs: Refs) -> UvPluginConf:
     """qik 0.2's ``[plugins.uv]``: defaults for every uv venv (docs/spaces.md)."""
-    if plugins is None:
+    f = _plugin_table(plugins, "uv", UV_PLUGIN_KEYS)
+    if f is None:
         return UvPluginConf()
-    loc, value = plugins
-    spec = as_table(value, loc).get("uv")
-    if not isinstance(spec, dict):
-        return UvPluginConf()
-    f = fields(spec, loc / "uv", UV_PLUGIN_KEYS)
     return UvPluginConf(
         constraint=f.opt("constraint", as_file_path),
         python=f.opt("python", as_str),
@@ -170,19 +166,27 @@ def parse_uv_plugin(plugins: tuple[Loc, object] | None, refs: Refs) -> UvPluginC
     )
 
 
+def _plugin_table(
+    plugins: tuple[Loc, object] | None, name: str, keys: tuple[str, ...]
+) -> Fields | None:
+    """The fields of ``[plugins.NAME]``, or None when that is no table (a 0.2 plugin line
+    such as ``uv = "qik.uv"``, or no ``[plugins]`` at all)."""
+    if plugins is None:
+        return None
+    loc, value = plugins
+    spec = as_table(value, loc).get(name)
+    return fields(spec, loc / name, keys) if isinstance(spec, dict) else None
+
+
 def parse_pygraph(plugins: tuple[Loc, object] | None, refs: Refs) -> PygraphConf:
     """``[plugins.pygraph]`` options; every other ``[plugins]`` entry is accepted and ignored.
 
     qik 0.2 loaded plugins by import path (``s3 = "qik.s3"``); here they are built in, so
     those lines only need to stay harmless.
     """
-    if plugins is None:
+    f = _plugin_table(plugins, "pygraph", PYGRAPH_KEYS)
+    if f is None:
         return PygraphConf()
-    loc, value = plugins
-    spec = as_table(value, loc).get("pygraph")
-    if not isinstance(spec, dict):
-        return PygraphConf()
-    f = fields(spec, loc / "pygraph", PYGRAPH_KEYS)
     f.opt("check-cache", refs.cache)
     return PygraphConf(
         ignore_pydists=f.get_or("ignore-pydists", as_bool, False),
