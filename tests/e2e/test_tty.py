@@ -100,3 +100,32 @@ def test_ctrl_c_on_a_tty_leaves_the_terminal_as_it_was(make_repo: Callable[..., 
     text = out.decode(errors="replace")
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # the cursor is back
     assert text.rstrip().endswith("qik: interrupted"), repr(text[-300:])
+
+
+def _screen(out: bytes, columns: int = 100, lines: int = 40) -> list[str]:
+    """What a terminal shows once ``out`` is written to it."""
+    import pyte
+
+    screen = pyte.Screen(columns, lines)
+    stream = pyte.ByteStream(screen)
+    stream.feed(out.replace(b"\n", b"\r\n") if b"\r\n" not in out else out)
+    return [line.rstrip() for line in screen.display]
+
+
+def test_the_live_view_never_erases_a_log_it_printed(make_repo: Callable[..., Path]) -> None:
+    # Found by a black-box audit on a real terminal: a view started again after printing
+    # a log remembered its old height, and its first frame erased that many lines.
+    toml = """
+        [commands.slow]
+        exec = "sleep 1.5; echo slow done"
+        [commands.bad]
+        exec = "sleep 0.3; echo line1 of failure; echo line2 of failure; exit 1"
+        [commands.also]
+        exec = "sleep 0.2"
+        """
+    proc, leader = _start_on_a_tty(make_repo({"qik.toml": toml}), "-n", "3")
+    out = _read_to_the_end(leader)
+    assert proc.wait(timeout=30) == 1
+    shown = _screen(out)
+    assert "line1 of failure" in shown and "line2 of failure" in shown, "\n".join(shown)
+    assert any(line.startswith("qik: 3 ran") for line in shown)

@@ -297,14 +297,27 @@ class LiveConsole(BaseConsole):
     def __init__(self, write_log: LogWriter, verbosity: int = 1) -> None:
         super().__init__(write_log, verbosity)
         from rich.console import Console
-        from rich.live import Live
 
         self._console = Console(file=self.out)
         self._running: dict[str, float] = {}
         self._counts = {"ran": 0, "replayed": 0, "failed": 0, "skipped": 0}
-        self._live = Live(console=self._console, refresh_per_second=8, transient=True)
-        self._live.start()
-        _LIVE_VIEWS.append(self._live)
+        self._live = self._start_live()
+
+    def _start_live(self) -> Any:
+        """A new live view below what was printed. (A view started again after ``stop``
+        remembers its old height, and its first frame erased that many lines: the log
+        just printed.)"""
+        from rich.live import Live
+
+        live = Live(console=self._console, refresh_per_second=8, transient=True)
+        live.start()
+        _LIVE_VIEWS.append(live)
+        return live
+
+    def _stop_live(self) -> None:
+        self._live.stop()
+        with contextlib.suppress(ValueError):
+            _LIVE_VIEWS.remove(self._live)
 
     def started(self, name: str, request: ColdRequest) -> None:
         self._running[name] = time.monotonic()
@@ -321,9 +334,9 @@ class LiveConsole(BaseConsole):
             from rich.text import Text
 
             self._live.console.print(Text(describe(result)))
-            self._live.stop()
+            self._stop_live()
             self._print_log(result)
-            self._live.start()
+            self._live = self._start_live()
         self._refresh()
         super().finished(result)
 
@@ -344,9 +357,7 @@ class LiveConsole(BaseConsole):
         self._live.update(table)
 
     def close(self, results: Mapping[str, Result], wall: float) -> None:
-        self._live.stop()
-        with contextlib.suppress(ValueError):
-            _LIVE_VIEWS.remove(self._live)
+        self._stop_live()
         super().close(results, wall)
 
 
