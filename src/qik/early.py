@@ -60,6 +60,10 @@ _REDIRECTING_ENV = frozenset(
 )
 
 
+# The exit code of a command something else reaped first: unknown, so not a success.
+_REAPED = -1
+
+
 class Spawned:
     """A command started by :func:`spawn` with ``posix_spawn``, its output and its errors
     going to in-memory files: the few ``subprocess.Popen`` features qik's git calls use,
@@ -73,7 +77,11 @@ class Spawned:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already (a Ctrl-C's cleanup of children)
+                self.returncode = _REAPED
+                return self.returncode
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -81,7 +89,10 @@ class Spawned:
     def wait(self, timeout: float | None = None) -> int:
         if timeout is None:
             if self.returncode is None:
-                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+                try:
+                    self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+                except ChildProcessError:
+                    self.returncode = _REAPED
             return self.returncode
         deadline = time.monotonic() + timeout
         while (code := self.poll()) is None:

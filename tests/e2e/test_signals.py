@@ -187,3 +187,27 @@ def test_a_run_with_a_pool_leaves_nothing_behind_in_the_terminal(
         )
         assert result.returncode == 0, result.stderr
         assert "warn" not in result.stderr.lower(), result.stderr
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_in_the_first_moments_of_a_run_exits_as_documented(
+    make_repo: Callable[..., Path], signum: int, code: int
+) -> None:
+    # Found by a black-box audit: Ctrl-C in the first 0.25 s (while git still ran for
+    # qik) printed two tracebacks (ChildProcessError reaping git) and exited 1.
+    root = make_repo(
+        {"qik.toml": '[commands.a]\nexec = "sleep 0.4"\ndeps = ["x"]\n', "x": ""},
+    )
+    for delay in (0.0, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3):
+        proc = subprocess.Popen(
+            [QIK, "-f"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=20)
+        assert b"Traceback" not in err, (delay, err.decode())
+        assert proc.returncode in (code, -signum), (delay, proc.returncode, err.decode())
