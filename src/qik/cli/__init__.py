@@ -27,8 +27,7 @@ _HELP = frozenset({"-h", "--help", "--version", "--install-completion", "--show-
 _BUG = "This is a bug in qik. Please report it with the traceback above."
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived: stop like Ctrl-C, but exit 143."""
+from qik.interrupts import Terminated  # noqa: E402  # re-exported: qik.cli.Terminated
 
 
 def _guarded(fn: Callable[[], int]) -> int:
@@ -51,7 +50,7 @@ def _guarded(fn: Callable[[], int]) -> int:
         sys.stdout.flush()
         print("qik: interrupted", file=sys.stderr, flush=True)
         # Skip interpreter teardown: pool threads of a killed pool only add noise.
-        os._exit(143 if isinstance(exc, Terminated) or _TERMINATED else 130)
+        os._exit(143 if isinstance(exc, Terminated) or _exit_code() == 143 else 130)
     except Exception:
         import traceback
 
@@ -60,18 +59,19 @@ def _guarded(fn: Callable[[], int]) -> int:
         return 70  # EX_SOFTWARE: not the user's mistake
 
 
-# Set by SIGTERM: code that catches any exception a signal handler raises (watchfiles
-# turns it into KeyboardInterrupt) still ends qik with 143.
-_TERMINATED: list[bool] = []
+def _handle_stop_signals() -> None:
+    """SIGINT and SIGTERM recorded as they arrive (``qik.interrupts``): code that catches
+    any exception a handler raises (watchfiles turns SIGTERM into KeyboardInterrupt), or a
+    callback that swallows it, can't hide that qik was asked to stop."""
+    from qik import interrupts
 
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    _TERMINATED.append(True)
-    raise Terminated()
+    signal.signal(signal.SIGINT, interrupts.on_sigint)
+    signal.signal(signal.SIGTERM, interrupts.on_sigterm)
+    interrupts.quiet_when_swallowed()
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _handle_stop_signals()
     _printable_everywhere()
     argv = _meta_first(sys.argv[1:])
     if argv and argv[0].startswith(":"):
@@ -79,6 +79,8 @@ def main() -> None:
 
         sys.exit(_guarded(lambda: _pipe_safe(lambda: run_meta(argv))))
     code = _guarded(lambda: _run(argv))
+    if _exit_code() is not None:  # a stop signal whose exception was lost on the way
+        code = _guarded(_raise_again)
     _discard_early_git()
     from qik.cli.run import pool_was_started, release_pool
 
@@ -90,6 +92,19 @@ def main() -> None:
         sys.stderr.flush()
         os._exit(code)
     _leave(code)
+
+
+def _exit_code() -> int | None:
+    from qik import interrupts
+
+    return interrupts.exit_code()
+
+
+def _raise_again() -> int:
+    from qik import interrupts
+
+    interrupts.check()
+    return 0
 
 
 def _meta_first(argv: list[str]) -> list[str]:
@@ -281,7 +296,7 @@ def run_typer(typer_app: typer.Typer, argv: list[str], prog: str) -> int:
 
 
 def qikx_main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _handle_stop_signals()
     from qik.cli.qikx import run_qikx
 
     sys.exit(_guarded(lambda: run_qikx(sys.argv[1:])))

@@ -203,20 +203,18 @@ def _shard_fields(plan: Any, name: str, options: Options) -> dict[str, Any]:
 
 
 class _SpawnsWithoutSigint:
-    """Submits with SIGINT ignored: loky starts (and restarts) its workers inside submit,
-    and a Ctrl-C reaching a worker still importing would print a traceback. An ignored
-    signal stays ignored across exec, so the workers never see Ctrl-C (qik stops them
-    itself); the commands they start get SIGINT's default back (proc._spawn)."""
+    """The pool, for the scheduler, which submits with SIGINT blocked
+    (``scheduler.run._interrupts_held``): loky starts (and restarts) its workers inside
+    submit, and a Ctrl-C reaching a worker still importing would print a traceback. They
+    inherit the blocked signal, so the workers never see Ctrl-C (qik stops them itself);
+    the commands they start get SIGINT back (proc._spawn). (Ignoring SIGINT here as well
+    lost a Ctrl-C pressed meanwhile: another thread took it, and dropped it.)"""
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
 
     def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            return self._pool.submit(fn, *args, **kwargs)
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        return self._pool.submit(fn, *args, **kwargs)
 
     def shutdown(self, *args: Any, **kwargs: Any) -> Any:
         return self._pool.shutdown(*args, **kwargs)

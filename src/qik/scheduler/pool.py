@@ -15,11 +15,14 @@ ever misbehave somewhere).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["FORK_SERVER", "pool_context", "prestart_if_all_cold"]
+__all__ = ["FORK_SERVER", "pool_context", "prestart_if_all_cold", "sigint_ignored_by_children"]
 
 FORK_SERVER = "forkserver"
 
@@ -76,19 +79,43 @@ def _start_server() -> bool:
     """Start the fork server if it is not running; False if it can't be. It starts with
     SIGINT ignored, as loky's workers do (``cli.run``): the server and its forks inherit
     that, so a Ctrl-C never interrupts one mid-import (qik stops them itself)."""
-    import signal
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        ignored = True
-    except ValueError:  # not the main thread, which alone handles signals
-        previous, ignored = None, False
-    try:
-        forkserver.ensure_running()
-    except OSError:
-        return False
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, previous)
+    if _STARTED:
+        # Started already this run (planning prestarts it; the pool asks again): no second
+        # window with SIGINT ignored, in which a Ctrl-C meant for qik could be lost.
+        return True
+    # The server's resource tracker first: starting it unblocks SIGINT when done, which
+    # inside the window below would let a Ctrl-C reach qik while it is ignored.
+    resource_tracker.ensure_running()
+    with sigint_ignored_by_children():
+        try:
+            forkserver.ensure_running()
+        except OSError:
+            return False
+    _STARTED.append(True)
     return True
+
+
+_STARTED: list[bool] = []
+
+
+@contextlib.contextmanager
+def sigint_ignored_by_children() -> Iterator[None]:
+    """SIGINT ignored while processes start, so they inherit that (a handler is reset by
+    exec; an ignored signal stays ignored), and blocked meanwhile in this thread: Linux
+    keeps a blocked signal pending even while it is ignored, so a Ctrl-C pressed in
+    between stops qik once its handler is back (ignored alone, it was lost, and the run
+    went on: found by a black-box audit)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are the main thread's to handle
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
+from qik import interrupts
+
 if TYPE_CHECKING:  # concurrent.futures (and its logging) only once a pool is used
     from concurrent.futures import Executor, Future
 
@@ -216,6 +218,7 @@ class Scheduler:
         from qik.scheduler.worker import ColdOutcome
 
         done, _ = wait(list(running), timeout=self._tick, return_when=FIRST_COMPLETED)
+        interrupts.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed somewhere
         self._reporter.tick()
         for future in done:
             members = running.pop(future)
