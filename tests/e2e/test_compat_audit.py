@@ -139,3 +139,14 @@ def test_a_venv_path_outside_the_project_or_with_a_nul_is_invalid(
     out = qik(root, "x")
     assert out.returncode == 2 and "error[invalid-value]" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_dot_slash_pattern_is_the_roots_own(make_repo: Callable[..., Path], qik: Qik) -> None:
+    # docs/commands.md: "`/*.py` (or `./*.py`) those at the root only".
+    toml = '[commands.r]\nexec = "echo r"\ndeps = ["./*.py"]\n'
+    root = make_repo({"qik.toml": toml, "top.py": "", "sub/deep.py": ""})
+    assert qik(root, "r").returncode == 0
+    (root / "sub" / "deep.py").write_text("1\n")
+    assert qik(root, "--cache-status", "cold", "--ls").stdout.split() == []
+    (root / "top.py").write_text("1\n")
+    assert qik(root, "--cache-status", "cold", "--ls").stdout.split() == ["r"]

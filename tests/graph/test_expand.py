@@ -48,6 +48,7 @@ def test_render(template: str, expected: str) -> None:
         ("{module.dir}", "invalid-template"),
         ("echo '{module.dir }'", "invalid-template"),
         ("{module.dir!r}", "invalid-template"),
+        ("echo { module.dir}", "invalid-template"),
         ("{ctx.token:>4}", "invalid-template"),
     ],
 )

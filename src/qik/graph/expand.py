@@ -111,7 +111,7 @@ def render(
     return _TEMPLATE.sub(sub, template)
 
 
-_NEAR = re.compile(r"\{(?:module|ctx)\.")
+_NEAR = re.compile(r"\{\s*(?:module|ctx)\s*\.")
 
 
 def _check_near_misses(template: str, where: str) -> None:
@@ -447,4 +447,10 @@ def _resolve_dep(
 
 
 def _normalize_glob(pattern: str) -> str:
-    return pattern.removeprefix("./")
+    """``./x`` is ``/x``: the root's own, as the docs promise (``./*.py`` the Python files
+    at the root only; stripping the ``./`` made it match at any depth, as ``*.py`` does)."""
+    negated = pattern.startswith("!")
+    body = pattern[1:] if negated else pattern
+    if body.startswith("./"):
+        body = "/" + body[2:].lstrip("/")
+    return ("!" if negated else "") + body
