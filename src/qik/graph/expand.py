@@ -452,5 +452,7 @@ def _normalize_glob(pattern: str) -> str:
     negated = pattern.startswith("!")
     body = pattern[1:] if negated else pattern
     if body.startswith("./"):
-        body = "/" + body[2:].lstrip("/")
+        body = body[2:].lstrip("/")
+        # With a slash left, the pattern is anchored as it is (and keeps its dep hash).
+        body = body if "/" in body.rstrip("/") else "/" + body
     return ("!" if negated else "") + body
