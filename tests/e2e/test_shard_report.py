@@ -49,6 +49,9 @@ def test_report_and_json_events(make_repo: Callable[..., Path], qik: Qik) -> Non
     lines = [json.loads(line) for line in events.stdout.splitlines()]
     kinds = [e["event"] for e in lines]
     assert kinds.count("finished") == 2 and kinds[-1] == "summary"
+    # The counts of the text summary line: a failure counts as ran (or replayed) too.
+    counts = {k: lines[-1][k] for k in ("ran", "replayed", "failed", "skipped")}
+    assert counts == {"ran": 1, "replayed": 1, "failed": 1, "skipped": 0}
     report = json.loads((root / "out/report.json").read_text())
     assert report["exit_code"] == 1
     by_name = {r["name"]: r for r in report["runnables"]}

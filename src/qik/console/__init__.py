@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
@@ -88,16 +88,29 @@ def describe(result: Result) -> str:
     return f"{mark} {result.name} ran in {_seconds(result.duration)}{code}"
 
 
+def summary_counts(results: Iterable[Result]) -> dict[str, int]:
+    """The counts every summary gives (the line, the live view, ``--json``): ``ran`` and
+    ``replayed`` say how each result came (a failure too), ``failed`` how many of them
+    failed, ``skipped`` those left out because an upstream runnable failed."""
+    counts = {"ran": 0, "replayed": 0, "failed": 0, "skipped": 0}
+    for result in results:
+        count(counts, result)
+    return counts
+
+
+def count(counts: dict[str, int], result: Result) -> None:
+    if result.status == "skipped":
+        counts["skipped"] += 1
+        return
+    counts["replayed" if result.is_replay else "ran"] += 1
+    counts["failed"] += result.status == "failed"
+
+
 def summary_line(results: Mapping[str, Result], wall: float) -> str:
-    ran = sum(1 for r in results.values() if not r.is_replay and r.status in ("ran", "failed"))
-    replayed = sum(1 for r in results.values() if r.is_replay)
-    failed = sum(1 for r in results.values() if r.status == "failed")
-    skipped = sum(1 for r in results.values() if r.status == "skipped")
+    counts = summary_counts(results.values())
     saved = sum(r.saved for r in results.values())
-    return (
-        f"qik: {ran} ran, {replayed} replayed, {failed} failed, {skipped} skipped "
-        f"in {_seconds(wall)} (cache saved {_seconds(saved)})"
-    )
+    listed = ", ".join(f"{n} {what}" for what, n in counts.items())
+    return f"qik: {listed} in {_seconds(wall)} (cache saved {_seconds(saved)})"
 
 
 @dataclass
@@ -204,7 +217,7 @@ class JsonConsole(BaseConsole):
             self._emit({"event": "warning", "message": message})
 
     def close(self, results: Mapping[str, Result], wall: float) -> None:
-        counts = {s: sum(1 for r in results.values() if r.status == s) for s in _MARKS}
+        counts = summary_counts(results.values())
         saved = round(sum(r.saved for r in results.values()), 6)
         self._emit({"event": "summary", "wall": round(wall, 6), "saved": saved, **counts})
 
@@ -328,8 +341,7 @@ class LiveConsole(BaseConsole):
 
     def finished(self, result: Result) -> None:
         self._running.pop(result.name, None)
-        key = "replayed" if result.is_replay and result.status != "failed" else result.status
-        self._counts[key] += 1
+        count(self._counts, result)
         if self.verbosity > 0 and (self._shows_log(result)):
             from rich.text import Text
 
