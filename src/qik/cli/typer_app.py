@@ -96,7 +96,7 @@ def run(
     ] = None,
     logger: Annotated[
         str | None,
-        typer.Option("-l", "--logger", hidden=True, help="qik 0.2's; accepted and ignored."),
+        typer.Option("-l", "--logger", help="qik 0.2's choice of output; accepted and ignored."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
