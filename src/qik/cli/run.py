@@ -232,6 +232,14 @@ def _workers(options: Options) -> int:
     return max(1, int(loky.cpu_count()))
 
 
+def _cpus() -> int:
+    """The CPUs this process may use (without importing loky, as ``_workers`` does)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS
+        return os.cpu_count() or 1
+
+
 def _cold_count(plan: Any) -> int:
     return sum(not plan.entries[name].is_warm for name in plan.names if name in plan.entries)
 
@@ -256,7 +264,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         console.github = os.environ.get("GITHUB_ACTIONS") == "true"
         run.tails_output = True
     elif sys.stdout.isatty() and os.environ.get("CI") is None and options.verbosity > 0:
-        console = LiveConsole(run.write_log, options.verbosity)
+        console = LiveConsole(run.write_log, options.verbosity, workers or _cpus())
         run.worker_settles = True
     else:
         console = PlainConsole(run.write_log, options.verbosity)

@@ -307,12 +307,16 @@ class LiveConsole(BaseConsole):
 
     _logs_successes = False
 
-    def __init__(self, write_log: LogWriter, verbosity: int = 1) -> None:
+    def __init__(self, write_log: LogWriter, verbosity: int = 1, workers: int = 1) -> None:
         super().__init__(write_log, verbosity)
         from rich.console import Console
 
         self._console = Console(file=self.out)
-        self._running: dict[str, float] = {}
+        # Handed to the pool, in order; the first ``workers`` of them run, the rest wait
+        # for a worker (the scheduler keeps a few queued ahead). A start time is set when
+        # one gets a worker: elapsed times count running, not waiting.
+        self._workers = max(1, workers)
+        self._running: dict[str, float | None] = {}
         self._counts = {"ran": 0, "replayed": 0, "failed": 0, "skipped": 0}
         self._live = self._start_live()
 
@@ -333,14 +337,22 @@ class LiveConsole(BaseConsole):
             _LIVE_VIEWS.remove(self._live)
 
     def started(self, name: str, request: ColdRequest) -> None:
-        self._running[name] = time.monotonic()
+        self._running[name] = None
+        self._promote()
         self._refresh()
+
+    def _promote(self) -> None:
+        now = time.monotonic()
+        for name in list(self._running)[: self._workers]:
+            if self._running[name] is None:
+                self._running[name] = now
 
     def tick(self) -> None:
         self._refresh()
 
     def finished(self, result: Result) -> None:
         self._running.pop(result.name, None)
+        self._promote()
         count(self._counts, result)
         if self.verbosity > 0 and (self._shows_log(result)):
             from rich.text import Text
@@ -360,10 +372,14 @@ class LiveConsole(BaseConsole):
         # it asks of markup.
         table = Table.grid(padding=(0, 2))
         now = time.monotonic()
-        for name, start in list(self._running.items())[:20]:
+        running = [(name, start) for name, start in self._running.items() if start is not None]
+        for name, start in running[:20]:
             table.add_row(Text("⧗", "bold blue"), Text(name), Text(_seconds(now - start)))
-        if len(self._running) > 20:
-            table.add_row(Text(""), Text(f"… and {len(self._running) - 20} more"), Text(""))
+        if len(running) > 20:
+            table.add_row(Text(""), Text(f"… and {len(running) - 20} more"), Text(""))
+        waiting = len(self._running) - len(running)
+        if waiting:
+            table.add_row(Text(""), Text(f"{waiting} waiting for a worker", "dim"), Text(""))
         counts = ", ".join(f"{v} {k}" for k, v in self._counts.items())
         table.add_row(Text(""), Text(counts, "dim"), Text(""))
         self._live.update(table)
