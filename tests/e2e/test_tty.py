@@ -129,3 +129,17 @@ def test_the_live_view_never_erases_a_log_it_printed(make_repo: Callable[..., Pa
     shown = _screen(out)
     assert "line1 of failure" in shown and "line2 of failure" in shown, "\n".join(shown)
     assert any(line.startswith("qik: 3 ran") for line in shown)
+
+
+def test_a_skipped_runnable_is_named(make_repo: Callable[..., Path]) -> None:
+    toml = """
+        [commands.a]
+        exec = "exit 1"
+        [commands.b]
+        exec = "echo b"
+        deps = [{type = "command", name = "a"}]
+        """
+    proc, leader = _start_on_a_tty(make_repo({"qik.toml": toml}))
+    shown = _screen(_read_to_the_end(leader))
+    assert proc.wait(timeout=30) == 1
+    assert "- b skipped (an upstream runnable failed)" in shown, "\n".join(shown)

@@ -354,7 +354,11 @@ class LiveConsole(BaseConsole):
         self._running.pop(result.name, None)
         self._promote()
         count(self._counts, result)
-        if self.verbosity > 0 and (self._shows_log(result)):
+        if self.verbosity > 0 and result.status == "skipped":  # which, not only how many
+            from rich.text import Text
+
+            self._live.console.print(Text(describe(result)))
+        elif self.verbosity > 0 and (self._shows_log(result)):
             from rich.text import Text
 
             self._live.console.print(Text(describe(result)))
