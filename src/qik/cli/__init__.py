@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
+from qik.interrupts import Terminated  # also qik.cli.Terminated
+
 if TYPE_CHECKING:
     import typer
 
@@ -25,9 +27,6 @@ __all__ = ["app", "main", "qikx_main", "run_typer"]
 _COMPLETE_VAR = "_QIK_COMPLETE"
 _HELP = frozenset({"-h", "--help", "--version", "--install-completion", "--show-completion"})
 _BUG = "This is a bug in qik. Please report it with the traceback above."
-
-
-from qik.interrupts import Terminated  # noqa: E402  # re-exported: qik.cli.Terminated
 
 
 def _guarded(fn: Callable[[], int]) -> int:
