@@ -150,7 +150,7 @@ def _spawn(line: str, cwd: str | Path, out_fd: int, env: Mapping[str, str]) -> i
             file_actions=actions,
             setsid=True,
             setsigmask=(),  # not the signals ``run_shell`` blocks around the call
-            # A pool worker ignores SIGINT (cli.run._SpawnsWithoutSigint); its commands don't.
+            # A pool worker ignores SIGINT (worker.stop_with_qik); its commands don't.
             setsigdef=(signal.SIGINT,),
         )
     finally:

@@ -761,11 +761,13 @@ class Run:
             dep_hash = plan.fingerprints[name].dep_hash
             mirrors = plan.caches.mirrors(runnable)  # none when --cache-read-only
             repo = [m for m in mirrors if isinstance(m, RepoMirror)]
-            if repo and not result.is_replay:
-                written = repo[0]
-            if not repo or os.path.isfile(os.path.join(repo[0].path, manifest_key(dep_hash))):
+            if not repo:
                 continue
-            written = repo[0]
+            there = os.path.isfile(os.path.join(repo[0].path, manifest_key(dep_hash)))
+            if not there or not result.is_replay:
+                written = repo[0]
+            if there:
+                continue
             try:
                 manifest = plan.caches.local.read_manifest(dep_hash)
             except (OSError, StoreError, ManifestInvalid):

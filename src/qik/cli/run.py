@@ -202,24 +202,6 @@ def _shard_fields(plan: Any, name: str, options: Options) -> dict[str, Any]:
     return {"shard": options.shard, "expected_seconds": plan.weights.get(name, 0.0)}
 
 
-class _SpawnsWithoutSigint:
-    """The pool, for the scheduler, which submits with SIGINT blocked
-    (``scheduler.run._interrupts_held``): loky starts (and restarts) its workers inside
-    submit, and a Ctrl-C reaching a worker still importing would print a traceback. They
-    inherit the blocked signal, so the workers never see Ctrl-C (qik stops them itself);
-    the commands they start get SIGINT back (proc._spawn). (Ignoring SIGINT here as well
-    lost a Ctrl-C pressed meanwhile: another thread took it, and dropped it.)"""
-
-    def __init__(self, pool: Any) -> None:
-        self._pool = pool
-
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._pool.submit(fn, *args, **kwargs)
-
-    def shutdown(self, *args: Any, **kwargs: Any) -> Any:
-        return self._pool.shutdown(*args, **kwargs)
-
-
 # The most cold runnables one pool task takes (Scheduler's ``batch``).
 _BATCH = 16
 
@@ -309,7 +291,11 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         )
         _POOL_STARTED.append(True)
         _RUN_IDS.append(plan.caches.run_id)
-        return _SpawnsWithoutSigint(pools[-1])  # a new one when the last broke: Scheduler._submit
+        # The scheduler submits with SIGINT blocked (``scheduler.run._interrupts_held``):
+        # workers loky starts meanwhile inherit that, so a Ctrl-C never reaches one still
+        # importing. (Ignoring SIGINT around submit as well lost a Ctrl-C pressed then:
+        # another thread took it, and dropped it.)
+        return pools[-1]  # a new one when the last broke: Scheduler._submit
 
     scheduler = Scheduler(
         plan.names,

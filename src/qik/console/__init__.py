@@ -354,14 +354,13 @@ class LiveConsole(BaseConsole):
         self._running.pop(result.name, None)
         self._promote()
         count(self._counts, result)
-        if self.verbosity > 0 and result.status == "skipped":  # which, not only how many
+        shows_log = self._shows_log(result)
+        # A skipped runnable is named too: which, not only how many.
+        if self.verbosity > 0 and (shows_log or result.status == "skipped"):
             from rich.text import Text
 
             self._live.console.print(Text(describe(result)))
-        elif self.verbosity > 0 and (self._shows_log(result)):
-            from rich.text import Text
-
-            self._live.console.print(Text(describe(result)))
+        if self.verbosity > 0 and shows_log:
             self._stop_live()
             self._print_log(result)
             self._live = self._start_live()

@@ -309,11 +309,9 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
 
     try:
         warnings = _store_result(req, output, log, done.exit_code, done.duration)
-    except (OSError, StoreError) as exc:  # a full disk, an unwritable store, a bad artifact
-        problem = f"{req.name}: result not cached: {exc}"
-        return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
-    except Exception as exc:  # whatever storing does, the command's result stands
-        problem = f"{req.name}: result not cached: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a full disk, a bad artifact, a bug: the command's result stands
+        known = isinstance(exc, OSError | StoreError)
+        problem = f"{req.name}: result not cached: {exc if known else repr(exc)}"
         return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
     stored = dataclasses.replace(outcome, stored=True, warnings=(*early, *warnings))
     return _settled(req, output, stored)

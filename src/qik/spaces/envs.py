@@ -102,8 +102,9 @@ def _resolve(project: Project) -> Resolved:
             first = default_locks.setdefault(str(env.lock), env)
             if first.settings() != env.settings():
                 env = replace(env, lock=default_lock(venv.reqs[0], name))
-            env = unlocked[key] = shared.setdefault(env.settings(), env)
         envs[name] = shared.setdefault(env.settings(), env)
+        if env.is_venv and venv is not None and venv.lock is None:
+            unlocked[replace(env.settings(), lock=None)] = envs[name]
     _check_locks(project, envs.values())
     dotenv = {
         name: space.dotenv or project.default_dotenv for name, space in project.spaces.items()
