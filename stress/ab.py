@@ -14,8 +14,12 @@ A variant is ``head`` (the qik on PATH), a ``src`` folder of another checkout (r
 ``PYTHONPATH`` pointing at it), ``xargs=FILE`` (``xargs -0 -P N -I CMD sh -c CMD`` over
 the NUL-separated lines of FILE), or ``spawn=FILE`` (the same lines run by N Python
 processes that do nothing else: ``stress/spawn_floor.py``). ``--cold`` moves the
-repository's ``._qik`` aside before each qik run (into ``--trash``, deleted at the end,
-outside the timing).
+repository's ``._qik`` aside before each qik run, into a temporary folder deleted at the
+end, outside the timing, or into ``--trash DIR``, which is kept: on a file system that
+keeps freshly deleted inodes out of reuse for a minute or more (ext4 without a journal,
+as on our machine), creating files soon after deleting thousands is many times slower,
+so runs started within minutes of a deletion (the end of another ``ab``, a test run)
+measure the deletion too. ``--trash DIR`` lets the next measurement start clean.
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--args", default="", help="qik's arguments, e.g. '--ls'")
     parser.add_argument("--cold", action="store_true", help="no local cache for each run")
     parser.add_argument("-n", "--workers", type=int, default=2)
+    parser.add_argument("--trash", type=Path, help="keep the moved caches here")
     opts = parser.parse_args(argv)
     qik = shutil.which("qik") or "qik"
-    trash = Path(tempfile.mkdtemp(prefix="qik-ab-"))
+    if opts.trash:
+        opts.trash.mkdir(parents=True, exist_ok=True)
+    trash = Path(tempfile.mkdtemp(prefix="qik-ab-", dir=opts.trash))
     try:
         times: dict[str, list[float]] = {v: [] for v in opts.variants}
         for rep in range(opts.reps + 1):  # the first round warms the page cache, untimed
@@ -59,7 +66,8 @@ def main(argv: list[str]) -> int:
                 f"{median / first:.3f} x {opts.variants[0]}"
             )
     finally:
-        shutil.rmtree(trash, ignore_errors=True)
+        if not opts.trash:
+            shutil.rmtree(trash, ignore_errors=True)
     return 0
 
 

@@ -306,6 +306,7 @@ def _execute(plan: Any, options: Options, start: float, *, keep_pool: bool = Fal
         # Not _workers(): importing loky here would cost a fully cached run 50 ms.
         max_in_flight=2 * (options.workers or os.cpu_count() or 1),
         batch=batch,
+        group=lambda name: plan.dag.runnables[name].module or name,
     )
     try:
         results = scheduler.run()

@@ -75,6 +75,7 @@ class Scheduler:
         max_in_flight: int = 64,
         batch: int = 1,
         batch_budget: float | None = None,
+        group: Callable[[str], str] | None = None,
     ) -> None:
         self._order = list(order)
         selected = set(order)
@@ -98,6 +99,9 @@ class Scheduler:
         # more than one runnable per slot (see ``_batch_size``).
         self._batch = max(1, batch)
         self._batch_budget = batch_budget
+        # With batches, runnables of one group (a module) go next to each other: they
+        # cover the same files, which a batch checks once for all (``worker.run_batch``).
+        self._group = group
         # Runnables of a batch its worker handed back unrun (the batch ran past its
         # budget): already prepared and reported started, they go first.
         self._returned: deque[tuple[str, ColdRequest]] = deque()
@@ -111,6 +115,8 @@ class Scheduler:
     def run(self) -> dict[str, Result]:
         waiting = {n: len(ups) for n, ups in self._upstream.items()}
         ready = deque(n for n in self._order if waiting[n] == 0)
+        if self._batch > 1 and self._group is not None:
+            ready = deque(_grouped(ready, self._group))
         running: dict[Future[Any], list[tuple[str, ColdRequest]]] = {}
         while ready or running or self._returned:
             while (ready or self._returned) and len(running) < self._max_in_flight:
@@ -281,6 +287,14 @@ def _interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _grouped(names: Sequence[str], group: Callable[[str], str]) -> list[str]:
+    """``names`` with those of one group together, groups in the order they first come."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(group(name), []).append(name)
+    return [name for members in groups.values() for name in members]
 
 
 def _may_have_started(request: ColdRequest) -> bool:

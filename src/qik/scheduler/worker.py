@@ -110,16 +110,34 @@ BATCH_BUDGET = 0.05
 def run_batch(
     run: Callable[[ColdRequest], ColdOutcome], requests: list[ColdRequest], budget: float
 ) -> BatchOutcome:
-    """Run cold requests one after the other in this worker, as one pool task."""
+    """Run cold requests one after the other in this worker, as one pool task.
+
+    With this module's own ``run_cold``, the results to store wait for the end of the
+    batch, and one check then makes sure no file any of them covers changed since the
+    first of them started (``_batch_changed``): the commands of one module cover the
+    same files, and the scheduler puts them in one batch, so each file costs one
+    ``lstat`` a batch instead of one a runnable."""
     outcomes: list[ColdOutcome | str] = []
+    unstored: list[_Unstored] | None = [] if run is run_cold else None
+    waiting: list[int] = []  # where in ``outcomes`` each of ``unstored`` goes
     deadline = time.monotonic() + budget
     for i, request in enumerate(requests):
         if i and time.monotonic() > deadline:
             break
         try:
-            outcomes.append(run(request))
+            if unstored is None:
+                outcomes.append(run(request))
+                continue
+            before = len(unstored)
+            outcomes.append(run_cold(request, unstored))
+            if len(unstored) > before:
+                waiting.append(len(outcomes) - 1)
         except Exception as exc:  # as a failed pool task would: this runnable fails
             outcomes.append(f"{request.name}: worker error: {exc}")
+    if unstored:
+        changed = _batch_changed(unstored)
+        for index, result, was_changed in zip(waiting, unstored, changed, strict=True):
+            outcomes[index] = _conclude(result, changed=was_changed)
     return BatchOutcome(outcomes)
 
 
@@ -269,7 +287,20 @@ def _die_of(signum: int) -> None:
     os._exit(128 + signum)  # not reached: SIGINT and SIGTERM end a process by default
 
 
-def run_cold(req: ColdRequest) -> ColdOutcome:
+@dataclass(frozen=True)
+class _Unstored:
+    """A result to store once its batch has checked its inputs (``run_batch``)."""
+
+    req: ColdRequest
+    output: str
+    outcome: ColdOutcome
+    started_ns: int
+
+
+def run_cold(req: ColdRequest, later: list[_Unstored] | None = None) -> ColdOutcome:
+    """Run ``req``'s command and store its result; with ``later``, a result to store is
+    appended there instead (its batch checks and stores it), and the outcome returned
+    until then says it is not stored yet."""
     if req.store_dir:
         _ignore_store(req.store_dir)
     env = {
@@ -299,22 +330,36 @@ def run_cold(req: ColdRequest) -> ColdOutcome:
     )
     if req.dep_hash is None or done.timed_out or not should_store(done.exit_code, req.cache_when):
         return _settled(req, output, outcome)
-    if _inputs_changed(req, started):
+    result = _Unstored(req, output, outcome, started)
+    if later is not None:
+        later.append(result)
+        return outcome
+    return _conclude(result, changed=_inputs_changed(req, started))
+
+
+def _conclude(result: _Unstored, *, changed: bool) -> ColdOutcome:
+    """Store a result, unless a file it covers changed while its command ran."""
+    req, output, outcome = result.req, result.output, result.outcome
+    if changed:
         # A formatter, a command deleting its own input, another command writing it: the
         # result is not that of the inputs it would be filed under, and replaying it for
         # them would be wrong. Unstored, it runs again next time, on what is there then.
         problem = f"{req.name}: result not cached: files it depends on changed while it ran"
-        return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
+        return _settled(req, output, _warned(outcome, problem))
     from qik.store.paths import StoreError
 
     try:
-        warnings = _store_result(req, output, log, done.exit_code, done.duration)
+        warnings = _store_result(req, output, outcome.log, outcome.exit_code, outcome.duration)
     except Exception as exc:  # a full disk, a bad artifact, a bug: the command's result stands
         known = isinstance(exc, OSError | StoreError)
         problem = f"{req.name}: result not cached: {exc if known else repr(exc)}"
-        return _settled(req, output, dataclasses.replace(outcome, warnings=(*early, problem)))
-    stored = dataclasses.replace(outcome, stored=True, warnings=(*early, *warnings))
+        return _settled(req, output, _warned(outcome, problem))
+    stored = dataclasses.replace(outcome, stored=True, warnings=(*outcome.warnings, *warnings))
     return _settled(req, output, stored)
+
+
+def _warned(outcome: ColdOutcome, problem: str) -> ColdOutcome:
+    return dataclasses.replace(outcome, warnings=(*outcome.warnings, problem))
 
 
 # A run gives all its commands the same environment: built (with the run's mark) once
@@ -468,44 +513,78 @@ _CLOCK_SLACK_NS = 2_000_000_000
 
 
 def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
-    """Does a file the dep hash covers (``req.inputs``) differ from its digest now? Any
-    change to a file sets its ctime to the time of the change, so only files whose ctime
-    is later than shortly before the command started are hashed again; the rest cost an
-    ``lstat`` each (a cold run's pool worker does this for every runnable it stores).
+    """Does a file the dep hash covers (``req.inputs``) differ from its digest now?"""
+    listed = _parsed_inputs(req.root, req.inputs)
+    return bool(_changed(listed, started_ns - _CLOCK_SLACK_NS, req.root, req.git_under))
+
+
+def _batch_changed(results: list[_Unstored]) -> list[bool]:
+    """``_inputs_changed`` for each result of a batch, with one check of every file
+    they cover, against the earliest start among them (a file changed since then, and
+    not only while a command ran, is hashed again; if its digest is still the same,
+    nothing changed). A failing check counts as a change: nothing is stored."""
+    cutoff = min(r.started_ns for r in results) - _CLOCK_SLACK_NS
+    listings = [_parsed_inputs(r.req.root, r.req.inputs) for r in results]
+    changed: set[tuple[str, str]] = set()
+    try:
+        by_tree: dict[tuple[str, str | None], dict[tuple[str, str], None]] = {}
+        for result, listed in zip(results, listings, strict=True):
+            by_tree.setdefault((result.req.root, result.req.git_under), {}).update(
+                dict.fromkeys(listed)
+            )
+        for (root, git_under), pairs in by_tree.items():
+            changed |= _changed(tuple(pairs), cutoff, root, git_under)
+    except Exception:
+        return [True] * len(results)
+    if not changed:
+        return [False] * len(results)
+    return [not changed.isdisjoint(listed) for listed in listings]
+
+
+def _changed(
+    listed: tuple[tuple[str, str], ...], cutoff: int, root: str, git_under: str | None
+) -> set[tuple[str, str]]:
+    """Which (digest, absolute path) of ``listed`` no longer have that digest. Any change
+    to a file sets its ctime to the time of the change, so only files whose ctime is
+    later than ``cutoff`` are hashed again; the rest cost an ``lstat`` each (a cold run's
+    pool worker does this for every batch of runnables it stores).
 
     A file whose bytes don't hash to its digest may still be unchanged: in git, a digest
     is the blob id of the file as ``git add`` stores it, after line-ending conversion or a
     clean filter (a fresh clone with ``core.autocrlf``: every file recent, every text file
     converted). Those are confirmed with one ``git hash-object`` for them all."""
-    cutoff = started_ns - _CLOCK_SLACK_NS
-    listed = _parsed_inputs(req.root, req.inputs)
     lstat = os.lstat
     try:
         if all(lstat(path).st_ctime_ns < cutoff for _, path in listed):
-            return False
+            return set()
     except OSError:
         pass  # one is gone (or was never there): see each
     from qik.fingerprint.files import blob_id
 
+    changed: set[tuple[str, str]] = set()
     differ: list[tuple[str, str]] = []
-    for digest, path in listed:
+    for pair in listed:
+        digest, path = pair
         try:
             mode = lstat(path)
             if mode.st_ctime_ns < cutoff:
                 continue
         except OSError:
             if digest:
-                return True  # deleted
+                changed.add(pair)  # deleted
             continue
         algorithm = "sha256" if len(digest) == 64 else "sha1"
         try:
             if blob_id(Path(path), algorithm) != (digest or None):
-                if req.git_under is None or not digest or not stat.S_ISREG(mode.st_mode):
-                    return True
-                differ.append((digest, path))
+                if git_under is None or not digest or not stat.S_ISREG(mode.st_mode):
+                    changed.add(pair)
+                else:
+                    differ.append(pair)
         except Exception:  # unreadable now: not known to be the same
-            return True
-    return bool(differ) and not _same_for_git(req.root, req.git_under or "", differ)
+            changed.add(pair)
+    if differ and not _same_for_git(root, git_under or "", differ):
+        changed.update(differ)
+    return changed
 
 
 def _same_for_git(root: str, under: str, listed: list[tuple[str, str]]) -> bool:
