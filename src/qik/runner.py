@@ -604,6 +604,9 @@ class Run:
         self._live: dict[str, str] = {}  # runnable -> the file its running command writes
         self._mirror_trouble: set[tuple[str, str]] = set()  # (cache, error) warned about
         self._in_run: set[str] | None = None
+        # The inputs listing of each set of covered files: a module's commands cover the
+        # same glob matches (the same tuples), listed once (``_listing``).
+        self._listings: dict[tuple[int, ...], tuple[tuple[object, ...], str]] = {}
 
     def _out(self, name: str) -> str:
         """Where a cold runnable's output goes: ``._qik/out/``, or a temporary directory
@@ -663,7 +666,6 @@ class Run:
             # (Only then: on a busy disk an unlink per runnable is a real cost.)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(output)
-        from qik.inputs import encode_inputs
         from qik.scheduler.worker import ColdRequest
 
         usable = self.plan.caches.is_local_usable  # not when it is a symbolic link
@@ -684,11 +686,23 @@ class Run:
             cache_when=runnable.cache_when,
             store_dir=self._store_dir if usable else "",
             mirrors=self.plan.caches.mirrors(runnable),
-            inputs=encode_inputs(f for d in fp.deps for f in d.files),
+            inputs=self._listing(tuple(d.files for d in fp.deps if d.files)),
             git_under=self.plan.index.git_under,
             run_id=self.plan.caches.run_id,
             command=runnable.command,
         )
+
+    def _listing(self, files: tuple[tuple[tuple[str, str], ...], ...]) -> str:
+        """The inputs listing of these deps' files, encoded once per set of tuples."""
+        from qik.inputs import encode_inputs
+
+        key = tuple(map(id, files))
+        known = self._listings.get(key)
+        if known is not None and all(a is b for a, b in zip(known[0], files, strict=True)):
+            return known[1]
+        listing = encode_inputs(f for group in files for f in group)
+        self._listings[key] = (files, listing)  # holds the tuples: their ids stay theirs
+        return listing
 
     def _upstream_missing(self, name: str) -> bool:
         """An upstream runnable left out of the run (``--isolated``) with no stored result
