@@ -85,7 +85,7 @@ def _cold_requests(repo: Path, count: int) -> list[Any]:
     return [r for r in requests if r is not None]
 
 
-def _run_all(requests: list[Any], check: Callable[[Any, int], bool]) -> None:
+def _run_all(requests: list[Any], check: Callable[[Any], bool]) -> None:
     from qik.scheduler import worker
 
     worker._inputs_changed = check
@@ -94,7 +94,7 @@ def _run_all(requests: list[Any], check: Callable[[Any, int], bool]) -> None:
         worker.run_cold(request)
 
 
-def _unchecked(request: Any, started_ns: int) -> bool:
+def _unchecked(request: Any) -> bool:
     return False
 
 

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ def run_shell(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     out_fd: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Finished:
     """Run ``line`` through the shell, stdout and stderr streamed into ``out_path`` (or
     into ``out_fd``, a file already open for writing, which the caller closes).
@@ -78,7 +79,8 @@ def run_shell(
     On timeout the whole process tree is killed and the exit code is 124 (like coreutils'
     ``timeout``). A command killed by a signal exits 128 + the signal, as shells report it.
     ``env`` is passed as is (not copied): the command's whole environment, or None for
-    this process's.
+    this process's. ``meanwhile`` is called once the command has run for ``MOMENT``
+    seconds (at once where that can't be waited for); not if it ended before.
     """
     start = time.monotonic()
     fd = out_fd
@@ -97,6 +99,8 @@ def run_shell(
                 _running.add(pid)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if meanwhile is not None and not _ends_within(pid, MOMENT):
+            meanwhile()
         code, timed_out = _wait(pid, timeout)
     except BaseException:
         # Interrupted (SIGTERM/SIGINT in this process): never orphan the command.
@@ -114,6 +118,29 @@ def run_shell(
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+MOMENT = 0.02
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Whether the child ``pid`` ends within ``seconds`` (it is not reaped); False at
+    once where a process can't be waited for with a time limit (no pidfd: macOS)."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return False
+    try:
+        fd = pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(seconds * 1000))
+    finally:
+        os.close(fd)
+
+
 _MADE_DIRS: set[Path] = set()
 
 

@@ -607,6 +607,11 @@ class Run:
         # The inputs listing of each set of covered files: a module's commands cover the
         # same glob matches (the same tuples), listed once (``_listing``).
         self._listings: dict[tuple[int, ...], tuple[tuple[object, ...], str]] = {}
+        # When the files behind each runnable's dep hash were read: the plan's index, or
+        # a later one for a runnable hashed again (``_replan``). The worker's check that
+        # none changed looks at every file changed since then.
+        self._hashed_ns = plan.index.taken_ns
+        self._rehashed_ns: dict[str, int] = {}
 
     def _out(self, name: str) -> str:
         """Where a cold runnable's output goes: ``._qik/out/``, or a temporary directory
@@ -634,6 +639,7 @@ class Run:
         if self._index_stale:
             plan.index = FileIndex.from_worktree(self.root)
             self._index_stale = False
+        self._rehashed_ns[name] = plan.index.taken_ns
         ups = {up: plan.fingerprints[up].dep_hash for up in plan.dag.upstream[name]}
         fp = fingerprint(plan.dag.runnables[name], _dep_env(plan.project, plan.index, ups))
         plan.fingerprints[name] = fp
@@ -688,6 +694,7 @@ class Run:
             mirrors=self.plan.caches.mirrors(runnable),
             inputs=self._listing(tuple(d.files for d in fp.deps if d.files)),
             git_under=self.plan.index.git_under,
+            hashed_ns=self._rehashed_ns.get(runnable.name, self._hashed_ns),
             run_id=self.plan.caches.run_id,
             command=runnable.command,
         )

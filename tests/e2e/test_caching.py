@@ -302,6 +302,26 @@ def test_a_command_that_changes_its_own_inputs_is_not_stored_under_them(
     assert "replayed" in qik(root, "toucher").stdout
 
 
+def test_a_file_changed_long_before_a_command_starts_keeps_its_result_unstored(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    """The check looks at every file changed since qik read it for the dep hash, not only
+    at those changed shortly before the command started: here a.py changed 2.5 s before
+    ``b_test`` started, ``b_test`` printed the changed file under the dep hash of the old
+    one, and once a.py was back, that output was replayed for it (found by an audit)."""
+    toml = (
+        '[commands.a_fmt]\nexec = "echo formatted >> a.py; sleep 2.5"\n'
+        '[commands.b_test]\nexec = "cat a.py"\ndeps = ["a.py"]\n'
+    )
+    root = make_repo({"qik.toml": toml, "a.py": "x = 1\n"})
+    first = qik(root, "-n", "1")
+    assert "b_test: result not cached" in first.stderr, first.stderr
+    git(root, "checkout", "a.py")
+    again = qik(root, "b_test")
+    assert "1 ran, 0 replayed" in again.stdout, again.stdout
+    assert "formatted" not in again.stdout
+
+
 def test_isolated_results_on_an_upstream_that_never_ran_are_not_stored(
     make_repo: Callable[..., Path], qik: Qik
 ) -> None:

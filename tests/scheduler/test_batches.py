@@ -261,3 +261,42 @@ deps = ["{module.dir}/**.py"]
     stored = [json.loads(m.read_text()) for m in manifests.glob("*.json")]
     assert 4 <= len(stored) < 64
     assert all(m["log"]["text"] == "start\nend\n" for m in stored)
+
+
+def test_ctrl_c_stores_what_its_batch_ran_to_the_end(make_repo: Callable[..., Path]) -> None:
+    # A batch's results wait for its end; a Ctrl-C during a long command of the batch
+    # stored none of those that ran before it (found by an audit). Each command that ran
+    # to its end writes a mark: each with a mark, but the cut one, is stored.
+    commands = """
+[commands.a]
+exec = "echo a; echo > ../marks/a@{module.name}"
+deps = ["{module.dir}/**.py"]
+
+[commands.b]
+exec = "case {module.name} in m05) sleep 30;; esac; echo > ../marks/b@{module.name}"
+deps = ["{module.dir}/**.py"]
+"""
+    root, env = _modules_project(make_repo, 30, commands)
+    marks = root.parent / "marks"
+    marks.mkdir()
+    proc = subprocess.Popen(
+        [QIK, "-n", "2"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (marks / "a@m05").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)  # b@m05 is sleeping now
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    cold = subprocess.run(
+        [QIK, "--ls", "--cache-status", "cold"], cwd=root, env=env, capture_output=True, text=True
+    ).stdout.split()
+    ran = {mark.name for mark in marks.iterdir()}
+    assert "b@m05" in cold and "b@m05" not in ran
+    assert {"a@m05", "a@m04"} <= ran
+    assert not ran & set(cold), sorted(ran & set(cold))

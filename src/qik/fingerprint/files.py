@@ -66,16 +66,26 @@ class FileIndex:
     # work tree ("" at its top); else None. A file's own bytes may then hash to another id,
     # and only git can tell whether it changed (``git.hash_objects(..., under=git_under)``).
     git_under: str | None = None
+    # When the work tree was read (``time.time_ns()``, just before): a file whose ctime is
+    # older has not changed since its digest was taken. 0 when not known.
+    taken_ns: int = 0
 
     @classmethod
-    def of(cls, blobs: Mapping[str, str], *, git_under: str | None = None) -> FileIndex:
+    def of(
+        cls, blobs: Mapping[str, str], *, git_under: str | None = None, taken_ns: int = 0
+    ) -> FileIndex:
         """The index of ``blobs``, without qik's own directories."""
         paths = sorted(blobs)
         owned = dict(blobs)
         for prefix in _QIK_DIRS:
             for path in _pop_subtree(paths, prefix):
                 del owned[path]
-        return cls(blobs=MappingProxyType(owned), paths=tuple(paths), git_under=git_under)
+        return cls(
+            blobs=MappingProxyType(owned),
+            paths=tuple(paths),
+            git_under=git_under,
+            taken_ns=taken_ns,
+        )
 
     @classmethod
     def from_worktree(cls, root: Path, *, write_cache: bool = True) -> FileIndex:
@@ -84,13 +94,16 @@ class FileIndex:
         Outside a git work tree, every file is hashed; ``write_cache=False`` keeps that walk
         from saving its stat cache under ``root/._qik`` (a read-only run).
         """
+        # git may have started reading it a little earlier (``qik.early``): the worker's
+        # check allows for that, and for coarse file times (``worker._CLOCK_SLACK_NS``).
+        taken = time.time_ns()
         top = git.repo_root(root)
         if top is None:
-            return cls.of(_hash_tree(root, write_cache=write_cache))
+            return cls.of(_hash_tree(root, write_cache=write_cache), taken_ns=taken)
         under = _under(top, root)
         blobs, changes = git.blobs_and_status(top, under)
         _apply_changes(root, blobs, changes, under)
-        return cls.of(blobs, git_under=under)
+        return cls.of(blobs, git_under=under, taken_ns=taken)
 
     @classmethod
     def from_rev(cls, root: Path, rev: str) -> FileIndex:

@@ -73,6 +73,9 @@ class ColdRequest:
     # (qik.fingerprint.files), the project's directory in its work tree ("" at the top):
     # a file whose bytes hash otherwise is confirmed with git. None outside git.
     git_under: str | None = None
+    # When the listed files were read for the dep hash (``FileIndex.taken_ns``; 0: not
+    # known, and every file is hashed again): the check looks at every file changed since.
+    hashed_ns: int = 0
     run_id: str = ""  # marks the command's processes (proc.RUN_MARKER), for kill_marked
     command: str = ""  # the command's name, for QIK__CMD
     # Where the output goes once the command is done (``out_path`` is this process's own
@@ -112,33 +115,56 @@ def run_batch(
 ) -> BatchOutcome:
     """Run cold requests one after the other in this worker, as one pool task.
 
-    With this module's own ``run_cold``, the results to store wait for the end of the
-    batch, and one check then makes sure no file any of them covers changed since the
-    first of them started (``_batch_changed``): the commands of one module cover the
-    same files, and the scheduler puts them in one batch, so each file costs one
-    ``lstat`` a batch instead of one a runnable."""
+    With this module's own ``run_cold``, results to store wait (``_Later``), and one check
+    then makes sure no file any of them covers changed since it was read for their dep
+    hashes: the commands of one module cover the same files, and the scheduler puts them
+    in one batch, so each file costs one ``lstat`` for several results. They wait until
+    the end of the batch, or until a command of it runs for more than a moment: then
+    they are checked and stored while it runs, and a Ctrl-C or a killed worker during a
+    long command no longer loses the results of the quick ones before it."""
     outcomes: list[ColdOutcome | str] = []
-    unstored: list[_Unstored] | None = [] if run is run_cold else None
-    waiting: list[int] = []  # where in ``outcomes`` each of ``unstored`` goes
+    later = _Later(outcomes) if run is run_cold else None
     deadline = time.monotonic() + budget
     for i, request in enumerate(requests):
         if i and time.monotonic() > deadline:
             break
         try:
-            if unstored is None:
-                outcomes.append(run(request))
-                continue
-            before = len(unstored)
-            outcomes.append(run_cold(request, unstored))
-            if len(unstored) > before:
-                waiting.append(len(outcomes) - 1)
+            outcomes.append(run(request) if later is None else run_cold(request, later))
         except Exception as exc:  # as a failed pool task would: this runnable fails
             outcomes.append(f"{request.name}: worker error: {exc}")
-    if unstored:
-        changed = _batch_changed(unstored)
-        for index, result, was_changed in zip(waiting, unstored, changed, strict=True):
-            outcomes[index] = _conclude(result, changed=was_changed)
+    if later is not None:
+        later.conclude()
     return BatchOutcome(outcomes)
+
+
+class _Later:
+    """The results of a batch waiting to be checked and stored together; their outcomes,
+    in the batch's list, say they are not stored until then."""
+
+    def __init__(self, outcomes: list[ColdOutcome | str]) -> None:
+        self._outcomes = outcomes
+        self._waiting: list[tuple[int, _Unstored]] = []
+
+    def add(self, result: _Unstored) -> None:
+        """``result``'s outcome is the next one of the batch."""
+        self._waiting.append((len(self._outcomes), result))
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting)
+
+    def conclude(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        concluded = _conclude_all([result for _, result in waiting])
+        for (index, _), outcome in zip(waiting, concluded, strict=True):
+            self._outcomes[index] = outcome
+
+
+def _conclude_all(unstored: list[_Unstored]) -> list[ColdOutcome]:
+    """Check the files of these results once, and store each whose files did not change."""
+    if not unstored:
+        return []
+    changed = _batch_changed(unstored)
+    return [_conclude(r, changed=c) for r, c in zip(unstored, changed, strict=True)]
 
 
 def should_store(exit_code: int, cache_when: CacheWhen) -> bool:
@@ -294,13 +320,13 @@ class _Unstored:
     req: ColdRequest
     output: str
     outcome: ColdOutcome
-    started_ns: int
 
 
-def run_cold(req: ColdRequest, later: list[_Unstored] | None = None) -> ColdOutcome:
+def run_cold(req: ColdRequest, later: _Later | None = None) -> ColdOutcome:
     """Run ``req``'s command and store its result; with ``later``, a result to store is
-    appended there instead (its batch checks and stores it), and the outcome returned
-    until then says it is not stored yet."""
+    added there instead (its batch checks and stores it), and the outcome returned until
+    then says it is not stored yet. What ``later`` holds is concluded while the command
+    runs, if it runs for more than a moment."""
     if req.store_dir:
         _ignore_store(req.store_dir)
     env = {
@@ -312,13 +338,22 @@ def run_cold(req: ColdRequest, later: list[_Unstored] | None = None) -> ColdOutc
         "QIK__WORKER": _worker_number(req.store_dir),
     }
     output, fd, early = _output(req)
-    started = time.time_ns()
     try:
         done = run_shell(
-            req.exec, cwd=req.root, out_path=output, env=env, timeout=req.timeout, out_fd=fd
+            req.exec,
+            cwd=req.root,
+            out_path=output,
+            env=env,
+            timeout=req.timeout,
+            out_fd=fd,
+            meanwhile=later.conclude if later else None,
         )
         log = _small_log(fd) if req.settle_path and not early else None
-    except _Stopped as stopped:  # the command is stopped: nothing to store, no more work
+    except _Stopped as stopped:  # the command is stopped: nothing to store for it
+        # What its batch ran before it ran to its end: stored, as it would have been.
+        with contextlib.suppress(Exception):
+            if later is not None:
+                later.conclude()
         _die_of(stopped.signum)
         raise
     except CommandsStopped:  # qik is gone: the watch stops the commands, then this worker
@@ -330,11 +365,11 @@ def run_cold(req: ColdRequest, later: list[_Unstored] | None = None) -> ColdOutc
     )
     if req.dep_hash is None or done.timed_out or not should_store(done.exit_code, req.cache_when):
         return _settled(req, output, outcome)
-    result = _Unstored(req, output, outcome, started)
+    result = _Unstored(req, output, outcome)
     if later is not None:
-        later.append(result)
+        later.add(result)
         return outcome
-    return _conclude(result, changed=_inputs_changed(req, started))
+    return _conclude(result, changed=_inputs_changed(req))
 
 
 def _conclude(result: _Unstored, *, changed: bool) -> ColdOutcome:
@@ -508,22 +543,22 @@ def _ignore_store(store_dir: str) -> None:
 
 
 # File times come from a coarse clock (a timer tick on Linux, up to 2 s on some file
-# systems): a file changed just after the command started may look older than the start.
+# systems): a file changed just after its digest was taken may look older than that.
 _CLOCK_SLACK_NS = 2_000_000_000
 
 
-def _inputs_changed(req: ColdRequest, started_ns: int) -> bool:
+def _inputs_changed(req: ColdRequest) -> bool:
     """Does a file the dep hash covers (``req.inputs``) differ from its digest now?"""
     listed = _parsed_inputs(req.root, req.inputs)
-    return bool(_changed(listed, started_ns - _CLOCK_SLACK_NS, req.root, req.git_under))
+    return bool(_changed(listed, req.hashed_ns - _CLOCK_SLACK_NS, req.root, req.git_under))
 
 
 def _batch_changed(results: list[_Unstored]) -> list[bool]:
     """``_inputs_changed`` for each result of a batch, with one check of every file
-    they cover, against the earliest start among them (a file changed since then, and
-    not only while a command ran, is hashed again; if its digest is still the same,
-    nothing changed). A failing check counts as a change: nothing is stored."""
-    cutoff = min(r.started_ns for r in results) - _CLOCK_SLACK_NS
+    they cover, against the earliest time their files were read (a file changed since
+    then is hashed again; if its digest is still the same, nothing changed). A failing
+    check counts as a change: nothing is stored."""
+    cutoff = min(r.req.hashed_ns for r in results) - _CLOCK_SLACK_NS
     listings = [_parsed_inputs(r.req.root, r.req.inputs) for r in results]
     changed: set[tuple[str, str]] = set()
     try:
