@@ -384,10 +384,17 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     names = select(dag, selector, known_modules=project.modules, narrow=narrow)
     if options.caches and options.commands:
         _warn_named_but_other_cache(dag, options, set(names), warn)
+    never_warm = set()
     for name in names:
         error = dag.runnables[name].error
         if error is not None:
+            if options.cache_status == "warm" and _never_cached(project, dag.runnables[name]):
+                # Not selected after all: it can't be warm (``missing-var`` is for the
+                # commands that run, and a CI's warm pass runs without their secrets).
+                never_warm.add(name)
+                continue
             raise error
+    names = [n for n in names if n not in never_warm]
     caches = Caches(project, warn, read_only=options.cache_read_only)
     if options.ls and not (options.json or options.cache_status or options.shard):
         # A plain listing names what is selected: nothing is hashed and no cache is read,
@@ -425,6 +432,12 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     if options.shard:
         _apply_shard(plan, options.shard, universe)
     return plan
+
+
+def _never_cached(project: Project, runnable: Runnable) -> bool:
+    """A runnable of a command without deps: never cached, whatever its templates say."""
+    command = project.commands.get(runnable.command)
+    return command is not None and not command.deps
 
 
 def _warn_if_ignored(project: Project, index: FileIndex, warn: Callable[[str], None]) -> None:
@@ -467,6 +480,8 @@ def _warn_named_but_other_cache(
         runnables = [dag.runnables[n] for n in named(dag, [name])]
         if not chosen.intersection(r.name for r in runnables):
             caches = sorted({r.cache if r.is_cached else "no cache" for r in runnables})
+            if set(caches) & set(options.caches):
+                continue  # left out by another filter (-m, -t), not by --cache
             warn(
                 f"{name}: not selected, its results go to {', '.join(caches)}, not "
                 f"{', '.join(options.caches)} (--cache selects commands by their cache)"

@@ -140,3 +140,22 @@ def test_an_undeclared_var_in_a_cache_fails_warm_runs_too(
         result = qik(root, *args)
         assert result.returncode == 2
         assert "error[unknown-var]: [caches.remote] endpoint-url" in result.stderr
+
+
+def test_a_warm_pass_is_not_stopped_by_a_command_that_is_never_cached(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # The CI guide's first step, `qik --cache-status warm`, in a job without one command's
+    # secret: a command without deps is never warm, so it is not selected, and its missing
+    # variable is not an error there (found by an audit). Run, it still is.
+    toml = (
+        'vars = ["secret"]\n'
+        '[commands.needs]\nexec = "echo {ctx.secret}"\n'
+        '[commands.free]\nexec = "echo free"\ndeps = ["qik.toml"]\n'
+    )
+    root = make_repo({"qik.toml": toml})
+    assert qik(root, "free").returncode == 0
+    warm = qik(root, "--cache-status", "warm")
+    assert warm.returncode == 0, warm.stderr
+    assert "1 replayed" in warm.stdout
+    assert "error[missing-var]" in qik(root).stderr

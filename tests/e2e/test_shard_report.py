@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,39 @@ def test_report_and_json_events(make_repo: Callable[..., Path], qik: Qik) -> Non
     assert by_name["ok"]["replayed"] and by_name["ok"]["cache"] == "local"
     assert by_name["bad"]["status"] == "failed" and by_name["bad"]["exit_code"] == 2
     assert len(by_name["ok"]["dep_hash"]) == 64
+
+
+def test_a_report_that_cant_be_written_is_a_warning(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # A folder where the report goes, or a file for its parent: the run's exit code
+    # stands, no traceback, nothing left behind (was exit 70 and a traceback: an audit).
+    root = make_repo({"qik.toml": '[commands.ok]\nexec = "echo ok"\n'})
+    (root / "rdir").mkdir()
+    for target in ("rdir", "qik.toml/x"):
+        out = qik(root, "--report", target)
+        assert out.returncode == 0, out.stderr
+        assert f"warning: can't write the report to {target}" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    assert not (root / "rdir.tmp").exists()
+
+
+def test_json_events_include_the_warnings_of_planning(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # A cache warning met while planning (an invalid manifest in the repo cache) is a
+    # ``warning`` event on stdout, as the run's own warnings are; nothing on stderr.
+    toml = '[commands.ok]\nexec = "echo ok"\ndeps = ["*.txt"]\ncache = "repo"\n'
+    root = make_repo({"qik.toml": toml, "a.txt": ""})
+    assert qik(root).returncode == 0
+    for manifest in (root / ".qik" / "manifests").glob("*.json"):
+        manifest.write_text("{not json")
+    shutil.rmtree(root / "._qik")  # as in a fresh clone: the repo cache is all there is
+    events = qik(root, "--json", env={"QIK__CACHE_READ_ONLY": "1"})
+    records = [json.loads(line) for line in events.stdout.splitlines()]
+    warnings = [r["message"] for r in records if r["event"] == "warning"]
+    assert any("invalid manifest" in w for w in warnings), events.stdout + events.stderr
+    assert "warning" not in events.stderr, events.stderr
 
 
 def test_github_actions_groups_and_annotations(make_repo: Callable[..., Path], qik: Qik) -> None:

@@ -137,27 +137,34 @@ def run_once(project: Any, options: Options) -> int:
     from qik.runner import make_plan
 
     start = time.monotonic()
-    plan = make_plan(project, options, _stderr_warn())
+    plan = make_plan(project, options, _stderr_warn(events=options.json and not options.ls))
     if options.ls:
         return _list(plan, options)
     return _execute(plan, options, start)
 
 
-def _stderr_warn() -> _StderrWarn:
-    return _StderrWarn()
+def _stderr_warn(*, events: bool = False) -> _StderrWarn:
+    return _StderrWarn(events)
 
 
 class _StderrWarn:
     """Prints each warning once. The run's console shares ``seen``: a cache outage first
     met while planning (a lookup) and again while running (a publish) is one warning.
-    (Two identical lines per outage were found by the stress suite's failing-S3 case.)"""
+    (Two identical lines per outage were found by the stress suite's failing-S3 case.)
+    With ``events`` (``--json``), a warning is a ``warning`` event on stdout, as the
+    console's are (planning's went to stderr as text: found by an audit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: bool = False) -> None:
         self.seen: set[str] = set()
+        self._events = events
 
     def __call__(self, message: str) -> None:
         if message not in self.seen:
             self.seen.add(message)
+            if self._events:
+                record = {"event": "warning", "message": message}
+                print(json.dumps(record, sort_keys=True), flush=True)
+                return
             sys.stdout.flush()
             print(f"warning: {message}", file=sys.stderr, flush=True)
 
@@ -353,10 +360,16 @@ def _write_report(path: Path, plan: Any, results: Any, wall: float, code: int) -
         "saved": round(sum(r.saved for r in results.values()), 6),
         "runnables": rows,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as exc:  # a folder there, a file for a parent: the run's result stands
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        reason = exc.strerror or str(exc)
+        print(f"warning: can't write the report to {path}: {reason}", file=sys.stderr)
 
 
 def stop_children() -> None:
