@@ -148,7 +148,9 @@ def env_options(
     """``QIK__WORKERS=4`` → ``{"workers": 4}``. An unknown ``QIK__`` name is warned
     about and ignored, as qik 0.2 ignored it: a stray variable in a CI job's environment
     (``QIK__ARCH``, from 0.2's docs) must not stop every run. The value of an option in
-    ``overridden`` (given as a flag) is neither read nor checked."""
+    ``overridden`` (given as a flag) is neither read nor checked. An empty value counts as
+    unset, as for ``QIK__PROFILE`` (a CI template exports a variable whether or not it
+    has a value)."""
     environ = os.environ if environ is None else environ
     names = _field_types()
     found: dict[str, object] = {}
@@ -162,7 +164,7 @@ def env_options(
         if name not in names:
             _warn_unknown(key)
             continue
-        if name not in overridden:
+        if name not in overridden and value != "":
             found[name] = _convert(name, value, key)
     return found
 

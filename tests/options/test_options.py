@@ -138,3 +138,11 @@ def test_unknown_env_option_is_a_warning(capsys: pytest.CaptureFixture[str]) -> 
     options = merge_options({}, {}, "ci", environ={"QIK__NOPE_X": "1", "QIK__WORKERS": "3"})
     assert options.workers == 3
     assert "QIK__NOPE_X names no qik option; ignored" in capsys.readouterr().err
+
+
+def test_an_empty_environment_value_is_unset() -> None:
+    # CI templates export variables whether or not they have a value (an audit found
+    # QIK__WORKERS= an error while QIK__PROFILE= was unset).
+    env = {"QIK__WORKERS": "", "QIK__ISOLATED": "", "QIK__CACHE_STATUS": ""}
+    options = merge_options({}, {"workers": 3}, "ci", environ=env)
+    assert (options.workers, options.isolated, options.cache_status) == (3, False, None)
