@@ -104,6 +104,13 @@ def test_qikx_without_a_tool_is_a_usage_error(make_repo: Callable[..., Path]) ->
     root = make_repo({"qik.toml": '[commands.hi]\nexec = "echo hi"\n'})
     out = subprocess.run([str(BIN / "qikx")], cwd=root, capture_output=True, text=True)
     assert out.returncode == 2 and "error[usage]" in out.stderr
+    # An option qikx doesn't have is a usage error too, not a missing tool; "--" ends
+    # qikx's options (an audit found both reported as tool-not-found).
+    qikx = [str(BIN / "qikx")]
+    bogus = subprocess.run([*qikx, "--bogus"], cwd=root, capture_output=True, text=True)
+    assert bogus.returncode == 2 and "error[usage]" in bogus.stderr, bogus.stderr
+    ended = subprocess.run([*qikx, "--", "echo", "hi"], cwd=root, capture_output=True, text=True)
+    assert ended.returncode == 0 and ended.stdout == "hi\n", ended.stderr
 
 
 def test_a_project_git_ignores_is_warned_about(tmp_path: Path, qik: Qik) -> None:

@@ -34,6 +34,16 @@ def run_qikx(argv: list[str]) -> int:
         raise usage_error("qikx", f"name a tool to run ({_USAGE})")
     if argv[0] == "--install":
         return _install(_project(), quiet=False)
+    if argv[0] == "--":  # the end of qikx's options: what follows is the tool and its own
+        argv = argv[1:]
+    elif argv[0].startswith("-"):
+        from qik.errors import usage_error
+
+        raise usage_error("qikx", f"no option {argv[0]} ({_USAGE})")
+    if not argv:
+        from qik.errors import usage_error
+
+        raise usage_error("qikx", f"name a tool to run ({_USAGE})")
     tool, _, space = argv[0].partition("@")
     project = _project(required=bool(space))
     env: Mapping[str, str] = os.environ
