@@ -18,7 +18,7 @@ import os
 import stat
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -68,7 +68,7 @@ class FileIndex:
     git_under: str | None = None
     # When the work tree was read (``time.time_ns()``, just before): a file whose ctime is
     # older has not changed since its digest was taken. 0 when not known.
-    taken_ns: int = 0
+    taken_ns: int = field(default=0, compare=False)
 
     @classmethod
     def of(
