@@ -153,8 +153,16 @@ class _Later:
         return bool(self._waiting)
 
     def conclude(self) -> None:
+        """Check and store what waits. Never raises (an error is each one's warning): it
+        may run while a command of the batch runs, which an exception would stop."""
         waiting, self._waiting = self._waiting, []
-        concluded = _conclude_all([result for _, result in waiting])
+        results = [result for _, result in waiting]
+        try:
+            concluded = _conclude_all(results)
+        except Exception as exc:  # a bug: the commands' results stand, unstored
+            concluded = [
+                _warned(r.outcome, f"{r.req.name}: result not cached: {exc!r}") for r in results
+            ]
         for (index, _), outcome in zip(waiting, concluded, strict=True):
             self._outcomes[index] = outcome
 
@@ -351,9 +359,8 @@ def run_cold(req: ColdRequest, later: _Later | None = None) -> ColdOutcome:
         log = _small_log(fd) if req.settle_path and not early else None
     except _Stopped as stopped:  # the command is stopped: nothing to store for it
         # What its batch ran before it ran to its end: stored, as it would have been.
-        with contextlib.suppress(Exception):
-            if later is not None:
-                later.conclude()
+        if later is not None:
+            later.conclude()
         _die_of(stopped.signum)
         raise
     except CommandsStopped:  # qik is gone: the watch stops the commands, then this worker
