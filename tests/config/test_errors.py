@@ -376,6 +376,14 @@ def test_unreadable_config(tmp_path: Path) -> None:
     assert info.value.message.startswith("qik.toml: ")
 
 
+def test_a_module_config_that_is_a_directory(load_error: LoadError, tmp_path: Path) -> None:
+    # As at the root: skipped, the module's commands would be gone without a word.
+    (tmp_path / "a" / "qik.toml").mkdir(parents=True)
+    error = load_error('modules = ["a"]\n')
+    assert error.code == "config-unreadable"
+    assert error.message.startswith("a/qik.toml: ")
+
+
 @pytest.mark.parametrize(
     ("var", "value"),
     [('{name = "n", type = "int"}', "four"), ('{name = "n", type = "bool"}', "maybe")],

@@ -392,6 +392,17 @@ def test_qik_toml_directory_is_unreadable(make_repo: Callable[..., Path], qik: Q
     assert "Traceback" not in result.stderr
 
 
+def test_a_module_qik_toml_directory_is_unreadable(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    root = make_repo({"qik.toml": 'modules = ["a"]\n[commands]\nhello = "echo hello"\n'})
+    (root / "a" / "qik.toml").mkdir(parents=True)
+    result = qik(root)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "error[config-unreadable]: a/qik.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_python_m_qik_is_the_qik_command(make_repo: Callable[..., Path]) -> None:
     toml = '[commands.a]\nexec = "echo from-a"\ndeps = ["*.txt"]\n'
     root = make_repo({"qik.toml": toml, "x.txt": "x"})

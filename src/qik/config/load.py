@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -203,12 +204,30 @@ def _module_commands(
         # checked on every run.
         name = os.path.normpath(os.path.join(root, module.path, CONFIG_NAME))
         # A module at the root (path ".") would otherwise re-read the root config.
-        if name == own or not os.path.isfile(name):
+        if name == own or not _is_config_file(name, module):
             continue
         path = Path(name)
         commands.update(_read_module_config(path, module, refs))
         files.append(path)
     return commands, tuple(files)
+
+
+def _is_config_file(name: str, module: Module) -> bool:
+    """Does the module's folder hold a qik.toml? One ``stat``, as ``isfile`` made. A
+    directory there is ``config-unreadable``, as at the root: skipping it would drop the
+    module's commands without a word."""
+    try:
+        mode = os.stat(name).st_mode
+    except (OSError, ValueError):  # absent (or a path the OS refuses): no module config
+        return False
+    if stat.S_ISDIR(mode):
+        display = f"{module.path}/{CONFIG_NAME}"
+        raise ConfigError(
+            f"{display}: can't be read (it is a directory)",
+            hint=f"{name} must be a file: move the directory away",
+            code="config-unreadable",
+        )
+    return stat.S_ISREG(mode)
 
 
 def _read_module_config(path: Path, module: Module, refs: Refs) -> dict[str, Command]:
