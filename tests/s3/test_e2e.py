@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -197,6 +198,30 @@ def test_a_flipped_byte_in_the_bucket_reruns_and_repairs(
     _forget_locally(root)
     assert qik(root, "build", env=env).returncode == 0
     assert _runs(counter) == 2  # the repaired bucket replays
+
+
+def test_a_damaged_object_in_the_bucket_is_replaced_by_the_next_writer(
+    project: Callable[..., tuple[Path, Path]],
+    qik: Qik,
+    env: dict[str, str],
+    s3_client: Any,
+    bucket: str,
+) -> None:
+    # The writer's HEAD found the object present and skipped it, publishing a manifest
+    # over 5 bytes of junk: readers warned and ran again, a read-only one for good.
+    root, counter = project()
+    digest = hashlib.sha256((root / "src" / "data.bin").read_bytes()).hexdigest()
+    key = f"{PREFIX}/{object_key(digest)}"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"junk!")
+    written = qik(root, "build", env=env)
+    assert written.returncode == 0 and not _warnings(written.stderr), written.stderr
+    assert s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"] > 5
+
+    _forget_locally(root)
+    replayed = qik(root, "build", "--cache-read-only", env=env)
+    assert replayed.returncode == 0 and not _warnings(replayed.stderr), replayed.stderr
+    assert _runs(counter) == 1
+    assert (root / "out" / "data.bin").read_bytes() == (root / "src" / "data.bin").read_bytes()
 
 
 @pytest.mark.parametrize("path", ["../../outside", "/etc/qik-poisoned", "ok/../../x"])

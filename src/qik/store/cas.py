@@ -177,19 +177,28 @@ class Store:
 
     # -- reading objects --------------------------------------------------------------
 
-    def has(self, ref: ObjectRef) -> bool:
+    def has(self, ref: ObjectRef, *, stored_size: int | None = None) -> bool:
         """Is the object present? Its content is verified only when read.
 
         On a local store this also marks the object as just used: a writer that finds its
         object present writes a manifest pointing at it moments later, and gc spares
         objects used within its grace period.
+
+        ``stored_size``, the size of the frame the caller would write: on another backend
+        (a bucket), an object of another size counts as absent, so that the caller's write
+        replaces it. It is damaged (5 bytes of junk, a truncated upload), and skipping it
+        published a manifest its readers could never use, a read-only reader never
+        repairing it. The size comes with the existence check (a HEAD): no request more.
         """
         if not ref.stored:
             return True
         key = object_key(ref.digest)
         if isinstance(self.backend, LocalBackend):
             return self.backend.touch(key)
-        return self.backend.exists(key)
+        if stored_size is None:
+            return self.backend.exists(key)
+        info = self.backend.stat(key)
+        return info is not None and info.size == stored_size
 
     def exists(self, ref: ObjectRef) -> bool:
         """Is the object present? Unlike ``has``, never marks it as used: for a check

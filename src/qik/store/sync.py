@@ -4,7 +4,8 @@ The same code pulls a hit from a mirror into the local store and publishes a fre
 to a mirror. Objects travel as stored (the zstd frame), verified on the way
 (``Store.send_object``); an object the destination already holds costs one existence
 check and no bytes, which is what makes identical artifacts from any runnable, branch or
-team cost one upload.
+team cost one upload. In a bucket, one of another size than the frame sent is damaged and
+is replaced (``Store.has``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from qik.store.backend import atomic_file, is_temp_name, is_temp_of
-from qik.store.cas import Store
+from qik.store.backend import LocalBackend, atomic_file, is_temp_name, is_temp_of
+from qik.store.cas import Store, object_key
 from qik.store.manifest import ArtifactEntry, Manifest, ObjectRef
 from qik.store.paths import safe_artifact_path
 
@@ -159,10 +160,20 @@ def _copy_and_restore(
 
 
 def _copy_if_absent(source: Store, dest: Store, ref: ObjectRef) -> bool:
-    if dest.has(ref):
+    if dest.has(ref, stored_size=_stored_size(source, dest, ref)):
         return False
     source.send_object(ref, dest)
     return True
+
+
+def _stored_size(source: Store, dest: Store, ref: ObjectRef) -> int | None:
+    """The size of the frame ``source`` would send, when ``dest`` is a bucket and asking
+    costs no request (a local ``source``: one ``stat``). A local ``dest`` needs none: its
+    readers delete a damaged object (a bucket's read-only readers can't)."""
+    if isinstance(dest.backend, LocalBackend) or not isinstance(source.backend, LocalBackend):
+        return None
+    info = source.backend.stat(object_key(ref.digest)) if ref.stored else None
+    return None if info is None else info.size
 
 
 def restore_artifacts(
