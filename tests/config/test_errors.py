@@ -184,7 +184,7 @@ CASES: list[tuple[str, Mapping[str, str] | str, str, str]] = [
         "timeout-huge",
         CMD + "timeout = 99999999999999999999\n",
         "invalid-value",
-        "commands.lint.timeout",
+        "commands.lint.timeout: an integer this large",  # not "a float (inf)": an audit
     ),
     ("command-name", '[commands]\n"a@b" = "x"\n', "invalid-value", 'commands."a@b"'),
     ("meta-name", '[commands]\n":x" = "x"\n', "invalid-value", 'commands.":x"'),

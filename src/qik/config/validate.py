@@ -138,7 +138,9 @@ def as_number(value: object, loc: Loc) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise wrong_type(loc, "a number", value, f"{_last(loc)} = 60")
     if isinstance(value, int) and value >= _ECHO_LIMIT:
-        value = math.inf  # float() of a huge int overflows; it is out of range anyway
+        # float() of a huge int overflows; it is out of range anyway
+        message = "an integer this large is not a usable number"
+        raise config_error("invalid-value", loc, message, _positive(loc))
     if not (math.isfinite(value) and value > 0):
         raise config_error(
             "invalid-value", loc, f"{describe(value)} is not a positive number", _positive(loc)
