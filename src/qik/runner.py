@@ -325,11 +325,12 @@ def _apply_overrides(project: Project, options: Options) -> Project:
     declared = {*BUILTIN_CACHES, NO_CACHE, *project.caches}
     for name in (*options.caches, *([options.default_cache] if options.default_cache else [])):
         if name not in declared:
+            own = ", ".join(sorted(project.caches)) or "none here"
             raise QikError(
                 f"no cache named {name!r}",
                 code="unknown-cache",
-                hint="caches are local, repo, none, and those declared under [caches.NAME]: "
-                + ", ".join(sorted(declared)),
+                hint=f"caches are local, repo, none, and those declared under [caches.NAME] "
+                f"({own})",
             )
     if options.cache_when and options.cache_when not in ("success", "failed", "finished"):
         raise QikError(

@@ -459,3 +459,13 @@ def test_commands_know_what_runs_them(make_repo: Callable[..., Path], qik: Qik) 
     assert {line.split()[1] for line in lines} == {"show@a", "show@b"}
     assert {line.split()[2] for line in lines} <= {"w1", "w2"}
     assert "nested-ok" in out.stdout
+
+
+def test_an_unknown_cache_on_the_command_line_names_the_declared_ones(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # The hint listed the built-in caches as if declared (an audit).
+    root = make_repo({"qik.toml": '[commands.a]\nexec = "echo a"\n'})
+    out = qik(root, "--cache", "nope")
+    assert out.returncode == 2 and "error[unknown-cache]" in out.stderr
+    assert "declared under [caches.NAME] (none here)" in out.stderr, out.stderr
