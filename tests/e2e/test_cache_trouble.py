@@ -221,3 +221,27 @@ def test_a_directory_planted_where_a_result_goes_is_cleared(
     assert third.returncode == 0 and "replayed" in third.stdout, third.stdout
     assert log.read_text().split() == ["ran", "ran"]
     assert all(p.is_file() for p in (*manifests, *objects))
+
+
+def test_cache_stats_without_boto3_is_one_error(
+    make_repo: Callable[..., Path], qik: Qik, tmp_path: Path
+) -> None:
+    # Without boto3 (hidden here: a None in sys.modules makes find_spec and import fail),
+    # `:cache stats --cache remote` warned "continuing without it", then stopped with
+    # boto3-missing (an audit): the error alone.
+    shim = tmp_path / "no-boto3"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text("import sys\nsys.modules['boto3'] = None\n")
+    toml = """
+        [caches.remote]
+        type = "s3"
+        bucket = "b"
+
+        [commands.a]
+        exec = "echo a"
+        deps = ["*.txt"]
+        """
+    root = make_repo({"qik.toml": toml, "a.txt": "a"})
+    out = qik(root, ":cache", "stats", "--cache", "remote", env={"PYTHONPATH": str(shim)})
+    assert out.returncode == 2 and "error[boto3-missing]" in out.stderr, out.stderr
+    assert "continuing without it" not in out.stderr

@@ -392,7 +392,11 @@ def _store(caches: Caches, name: str) -> Store:
                 hint=f"remove the link ({linked}); qik makes a folder there on its next run",
             )
         return Store(backend)
-    remote = caches.remote(name)
+    from qik.store.mirrors.remote import has_boto3
+
+    # Not caches.remote(name) first: a run's "needs boto3 ...; continuing without it"
+    # warning, then this error, said two opposite things (an audit).
+    remote = caches.remote(name) if has_boto3() else None
     if remote is None:
         raise CacheError(
             f"cache {name!r} needs boto3, which is not installed",
