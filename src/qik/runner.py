@@ -385,6 +385,8 @@ def make_plan(project: Project, options: Options, warn: Callable[[str], None]) -
     names = select(dag, selector, known_modules=project.modules, narrow=narrow)
     if options.caches and options.commands:
         _warn_named_but_other_cache(dag, options, set(names), warn)
+    if options.commands and not options.since:
+        _warn_named_but_filtered(dag, options, set(names), warn)
     never_warm = set()
     for name in names:
         error = dag.runnables[name].error
@@ -487,6 +489,29 @@ def _warn_named_but_other_cache(
                 f"{name}: not selected, its results go to {', '.join(caches)}, not "
                 f"{', '.join(options.caches)} (--cache selects commands by their cache)"
             )
+
+
+def _warn_named_but_filtered(
+    dag: Dag, options: Options, chosen: set[str], warn: Callable[[str], None]
+) -> None:
+    """``qik top -t x`` (or ``qik top`` below a space's root, which selects that space)
+    where top has no runnable the filters keep: say so, rather than pass having run
+    nothing (found by an audit). ``--cache``'s own case is ``_warn_named_but_other_cache``."""
+    filters = [
+        f"{flag} {','.join(values)}"
+        for flag, values in (("-m", options.modules), ("-t", options.tags), ("-s", options.spaces))
+        if values
+    ]
+    if not filters:
+        return
+    for name in options.commands:
+        runnables = [dag.runnables[n] for n in named(dag, [name])]
+        if chosen.intersection(r.name for r in runnables):
+            continue
+        caches = {r.cache if r.is_cached else "no cache" for r in runnables}
+        if options.caches and not caches & set(options.caches):
+            continue  # --cache's warning says why
+        warn(f"{name}: not selected: no runnable of it is left by {' '.join(filters)}")
 
 
 def _check_declared(runnable: Runnable, manifest: Manifest) -> None:

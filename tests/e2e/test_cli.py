@@ -92,7 +92,8 @@ deps = ["requirements.in"]
     assert "fmt: not selected, its results go to no cache, not repo" in named.stderr
     # Left out by another filter, it is not --cache's doing: no such warning (an audit).
     other = qik(root, "lock", "-t", "nosuch", "--cache", "repo")
-    assert other.returncode == 0 and "not selected" not in other.stderr, other.stderr
+    assert other.returncode == 0 and "results go to" not in other.stderr, other.stderr
+    assert "lock: not selected: no runnable of it is left by -t nosuch" in other.stderr
 
 
 def test_cache_names_the_cache_of_named_commands_it_would_leave_out(
@@ -469,3 +470,20 @@ def test_an_unknown_cache_on_the_command_line_names_the_declared_ones(
     out = qik(root, "--cache", "nope")
     assert out.returncode == 2 and "error[unknown-cache]" in out.stderr
     assert "declared under [caches.NAME] (none here)" in out.stderr, out.stderr
+
+
+def test_a_named_command_the_current_space_leaves_out_is_warned_about(
+    make_repo: Callable[..., Path], qik: Qik
+) -> None:
+    # Below a space's root a run selects that space: a command of another one, named,
+    # selected nothing and said nothing (an audit).
+    toml = (
+        '[spaces.app]\nroot = "app"\n'
+        '[commands.show]\nexec = "echo show"\nspace = "app"\n'
+        '[commands.top]\nexec = "echo top"\n'
+    )
+    root = make_repo({"qik.toml": toml, "app/x.txt": ""})
+    out = qik(root / "app", "top")
+    assert out.returncode == 0
+    assert "top: not selected: no runnable of it is left by -s app" in out.stderr, out.stderr
+    assert "top: not selected" not in qik(root / "app", "show").stderr
