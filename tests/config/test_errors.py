@@ -252,6 +252,12 @@ CASES: list[tuple[str, Mapping[str, str] | str, str, str]] = [
     ),
     ("defaults", '[defaults]\ncache = "remote"\n', "unknown-cache", "defaults.cache"),
     ("profile", '[ctx.ci.qik]\ncache = "remote"\n', "unknown-cache", "ctx.ci.qik.cache"),
+    (
+        "profile-caches",
+        '[ctx.ci.qik]\ncaches = ["local", "nope"]\n',
+        "unknown-cache",
+        "qik.caches",
+    ),
     ("pygraph", '[plugins.pygraph]\ncache = "remote"\n', "unknown-cache", "plugins.pygraph.cache"),
     (
         "module-command",

@@ -95,9 +95,11 @@ def _option_converters(refs: Refs) -> dict[str, Convert[OptionValue]]:
         ("since", "shard", "report", "profile"), as_str
     )
     lists: dict[str, Convert[OptionValue]] = dict.fromkeys(
-        ("commands", "modules", "module", "spaces", "space", "tags", "tag", "caches"),
+        ("commands", "modules", "module", "spaces", "space", "tags", "tag"),
         lambda v, at: list(as_strs(v, at)),
     )
+    # Checked as `cache` is, whichever profile is chosen (was not: an audit).
+    lists["caches"] = lambda v, at: [refs.cache(name, at) for name in as_strs(v, at)]
     return {
         "workers": _int_in(1, None),
         "verbosity": _int_in(0, 2),
